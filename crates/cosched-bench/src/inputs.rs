@@ -1,0 +1,61 @@
+//! Resolving the command line's device, workload and policy names into loaded values.
+
+use cosched_core::{baseline, DeviceProfile, ObjectiveWeights, Policy, ResolvedWorkload, Workload, BASELINE_NAMES};
+use std::fmt;
+
+/// An error in what the user gave us: exit code 2.
+#[derive(Debug)]
+pub struct BadInput(pub String);
+
+impl fmt::Display for BadInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadInput {}
+
+impl From<cosched_core::ConfigError> for BadInput {
+    fn from(e: cosched_core::ConfigError) -> Self {
+        BadInput(e.to_string())
+    }
+}
+
+/// A device profile and a workload resolved against it.
+pub struct Inputs {
+    pub device: DeviceProfile,
+    pub workload: ResolvedWorkload,
+}
+
+impl Inputs {
+    pub fn load(device: &str, workload: &str, load: Option<f64>, duration: Option<f64>) -> Result<Inputs, BadInput> {
+        let device = DeviceProfile::load(device)?;
+        let mut w = Workload::load(workload)?;
+        if let Some(d) = duration {
+            if !(d.is_finite() && d > 0.0 && d <= 1e6) {
+                return Err(BadInput(format!("--duration: must be in (0, 1e6] seconds, got {d}")));
+            }
+            w.duration_s = d;
+        }
+        let workload = w.resolve(&device, load, workload)?;
+        Ok(Inputs { device, workload })
+    }
+
+    /// Build a policy by name.
+    pub fn policy(&self, name: &str, weights: ObjectiveWeights) -> Result<Box<dyn Policy>, BadInput> {
+        if let Some(p) = baseline(name, &self.device, weights) {
+            return Ok(p);
+        }
+        if name == "drl" || name.starts_with("drl:") {
+            return Err(BadInput(format!(
+                "--policy {name}: no pretrained DRL policy is shipped for device \"{}\" yet (use a baseline: {})",
+                self.device.name,
+                BASELINE_NAMES.join(", ")
+            )));
+        }
+        Err(BadInput(format!(
+            "--policy {name}: unknown policy (baselines: {})",
+            BASELINE_NAMES.join(", ")
+        )))
+    }
+}

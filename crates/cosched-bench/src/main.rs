@@ -1,0 +1,208 @@
+//! `cosched-bench`: simulate, compare, (later) train, profile and run cosched schedulers.
+//!
+//! Exit codes: 0 on success, 2 on bad input (with a one-line reason naming the file and the
+//! problem), 1 on any other failure.
+
+mod inputs;
+mod plot;
+mod progress;
+mod table;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use cosched_core::{ObjectiveWeights, RunReport};
+use cosched_sim::{simulate_with_progress, SimConfig};
+use inputs::{BadInput, Inputs};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "cosched-bench",
+    version,
+    about = "Benchmark and compare cosched schedulers on simulated and real boards"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Simulate one policy on a device profile and workload.
+    Sim {
+        #[command(flatten)]
+        common: Common,
+        /// Policy: a baseline name (see `compare --help`).
+        #[arg(long, default_value = "least-slack")]
+        policy: String,
+    },
+    /// Simulate several policies on the same arrivals and compare them.
+    Compare {
+        #[command(flatten)]
+        common: Common,
+        /// Comma-separated policies; default: every baseline (fastest-only, round-robin, random,
+        /// least-loaded, shortest-expected-latency, earliest-finish, least-slack, energy-greedy,
+        /// objective-greedy).
+        #[arg(long, value_delimiter = ',')]
+        policies: Vec<String>,
+        /// Write an SVG plot of p99 latency, SLO violation rate and energy per inference.
+        #[arg(long)]
+        svg: Option<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+struct Common {
+    /// Device profile: a path, or the name of a file in devices/ (jetson-agx-orin, jetson-orin-nano,
+    /// jetson-xavier-nx, android-flagship, host-cpu).
+    #[arg(long, default_value = "jetson-agx-orin")]
+    device: String,
+    /// Workload: a path or a built-in name (single-stream, multi-stream, server, offline,
+    /// camera-pipeline, bursty-multitenant, mixed-slo).
+    #[arg(long, default_value = "mixed-slo")]
+    workload: String,
+    /// Scale open-loop arrival rates to this fraction of the device's saturation throughput
+    /// (e.g. 0.5, 0.8, 0.95); default: the workload file's own `load`, if any.
+    #[arg(long)]
+    load: Option<f64>,
+    /// Override the workload's arrival window, seconds.
+    #[arg(long)]
+    duration: Option<f64>,
+    /// Seed of arrivals, service times and randomised policies.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Objective weights: balanced, latency, energy, or `latency,violation,energy` weights.
+    #[arg(long, default_value = "balanced")]
+    objective: String,
+    /// Write the report(s) as JSON to this file (`-` for stdout, which then gets no table).
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("COSCHED_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let code = if e.downcast_ref::<BadInput>().is_some() { 2 } else { 1 };
+            // One line: the error and its causes joined.
+            let msg = e.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ");
+            eprintln!("cosched-bench: error: {msg}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Sim { common, policy } => {
+            let inputs = Inputs::load(&common.device, &common.workload, common.load, common.duration)?;
+            let weights = parse_objective(&common.objective)?;
+            let mut p = inputs.policy(&policy, weights)?;
+            let config = SimConfig {
+                weights,
+                ..SimConfig::with_seed(common.seed)
+            };
+            let bar = progress::bar(1, "simulating");
+            let report = simulate_with_progress(&inputs.device, &inputs.workload, &mut *p, &config, &mut |f| {
+                bar.set_fraction(f)
+            });
+            bar.finish();
+            emit(&common, std::slice::from_ref(&report), &inputs, false)
+        }
+        Command::Compare { common, policies, svg } => {
+            let inputs = Inputs::load(&common.device, &common.workload, common.load, common.duration)?;
+            let weights = parse_objective(&common.objective)?;
+            let names: Vec<String> = if policies.is_empty() {
+                cosched_core::BASELINE_NAMES.iter().map(|s| s.to_string()).collect()
+            } else {
+                policies
+            };
+            // Build every policy first, so a typo fails before minutes of simulation.
+            for n in &names {
+                inputs.policy(n, weights)?;
+            }
+            let config = SimConfig {
+                weights,
+                ..SimConfig::with_seed(common.seed)
+            };
+            let reports = compare(&inputs, &names, weights, &config)?;
+            if let Some(path) = &svg {
+                plot::write_svg(path, &reports, &inputs).with_context(|| format!("writing {}", path.display()))?;
+            }
+            emit(&common, &reports, &inputs, true)
+        }
+    }
+}
+
+fn parse_objective(s: &str) -> anyhow::Result<ObjectiveWeights> {
+    ObjectiveWeights::parse(s).map_err(|e| BadInput(format!("--objective: {e}")).into())
+}
+
+/// Run every policy on the same arrivals (same seed), in parallel on the available cores.
+fn compare(
+    inputs: &Inputs,
+    names: &[String],
+    weights: ObjectiveWeights,
+    config: &SimConfig,
+) -> anyhow::Result<Vec<RunReport>> {
+    let bar = progress::bar(names.len() as u64, "policies");
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(names.len());
+    let mut results: Vec<Option<RunReport>> = vec![None; names.len()];
+    std::thread::scope(|s| -> anyhow::Result<()> {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| -> anyhow::Result<Vec<(usize, RunReport)>> {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(name) = names.get(i) else { return Ok(done) };
+                        let mut p = inputs.policy(name, weights)?;
+                        let r = simulate_with_progress(&inputs.device, &inputs.workload, &mut *p, config, &mut |_| {});
+                        bar.inc(1);
+                        done.push((i, r));
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            for (i, r) in h
+                .join()
+                .map_err(|_| anyhow::anyhow!("a simulation thread panicked"))??
+            {
+                results[i] = Some(r);
+            }
+        }
+        Ok(())
+    })?;
+    bar.finish();
+    Ok(results.into_iter().map(|r| r.expect("every policy ran")).collect())
+}
+
+fn emit(common: &Common, reports: &[RunReport], inputs: &Inputs, as_array: bool) -> anyhow::Result<()> {
+    let json = if as_array {
+        serde_json::to_string_pretty(reports)?
+    } else {
+        serde_json::to_string_pretty(&reports[0])?
+    };
+    let to_stdout = common.json.as_deref() == Some(std::path::Path::new("-"));
+    if let Some(path) = common.json.as_deref().filter(|_| !to_stdout) {
+        std::fs::write(path, format!("{json}\n")).with_context(|| format!("writing {}", path.display()))?;
+    }
+    let mut out = std::io::stdout().lock();
+    if to_stdout {
+        writeln!(out, "{json}")?;
+    } else {
+        write!(out, "{}", table::render(reports, inputs))?;
+    }
+    Ok(())
+}

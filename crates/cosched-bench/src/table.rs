@@ -1,0 +1,86 @@
+//! Human-readable report tables.
+
+use crate::inputs::Inputs;
+use cosched_core::RunReport;
+use std::fmt::Write;
+
+/// A table of one or more run reports, best objective marked.
+pub fn render(reports: &[RunReport], inputs: &Inputs) -> String {
+    let mut s = String::new();
+    let w = &inputs.workload;
+    let load = match w.load {
+        Some(l) => format!("load {:.0}% of {:.1} req/s saturation", l * 100.0, w.saturation_rps),
+        None => format!(
+            "{:.1} req/s offered, saturation {:.1} req/s",
+            w.offered_rps, w.saturation_rps
+        ),
+    };
+    let r0 = &reports[0];
+    let _ = writeln!(
+        s,
+        "device {} | workload {} ({load}) | {:.1} s | seed {} | mode {}",
+        inputs.device.name, w.name, r0.duration_s, r0.seed, r0.mode
+    );
+    let _ = writeln!(
+        s,
+        "energy: {} (from the profile's power figures, not a sensor reading)",
+        r0.energy_source
+    );
+    let best = reports.iter().map(|r| r.objective).fold(f64::INFINITY, f64::min);
+    let _ = writeln!(
+        s,
+        "{:<27} {:>9} {:>8} {:>7} {:>9} {:>9} {:>9} {:>9} {:>8} {:>7}",
+        "policy", "objective", "lat/slo", "viol%", "p50 ms", "p99 ms", "max ms", "thr rps", "mJ/inf", "W"
+    );
+    for r in reports {
+        let mark = if r.objective == best && reports.len() > 1 {
+            "*"
+        } else {
+            " "
+        };
+        let _ = writeln!(
+            s,
+            "{:<26}{mark} {:>9.3} {:>8.3} {:>7.2} {:>9.2} {:>9.2} {:>9.1} {:>9.1} {:>8.1} {:>7.2}",
+            r.policy,
+            r.objective,
+            r.mean_latency_over_slo,
+            r.slo_violation_rate * 100.0,
+            r.latency_ms.p50,
+            r.latency_ms.p99,
+            r.latency_ms.max,
+            r.throughput_rps,
+            r.energy_per_inference_mj,
+            r.avg_power_w
+        );
+    }
+    if reports.len() == 1 {
+        let _ = writeln!(
+            s,
+            "\n{:<10} {:>9} {:>12} {:>10}",
+            "processor", "completed", "utilization", "energy J"
+        );
+        for p in &r0.per_processor {
+            let _ = writeln!(
+                s,
+                "{:<10} {:>9} {:>11.1}% {:>10.1}",
+                p.id,
+                p.completed,
+                p.utilization * 100.0,
+                p.energy_j
+            );
+        }
+        let _ = writeln!(
+            s,
+            "\n{:<20} {:>8} {:>9} {:>9} {:>10}",
+            "stream", "arrived", "completed", "violated", "mean ms"
+        );
+        for st in &r0.per_stream {
+            let _ = writeln!(
+                s,
+                "{:<20} {:>8} {:>9} {:>9} {:>10.2}",
+                st.name, st.arrived, st.completed, st.violated, st.mean_latency_ms
+            );
+        }
+    }
+    s
+}

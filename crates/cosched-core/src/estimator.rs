@@ -1,0 +1,76 @@
+//! Online latency estimates per (model, processor), as Band keeps them.
+
+use crate::device::DeviceProfile;
+use crate::ids::{ModelId, ProcessorId};
+
+/// Exponential moving average of the batch-1 latency of every (model, processor) pair, seeded
+/// from the device profile and updated from completions.
+///
+/// Decisions in the simulator and on hardware both read this estimate, never the profile
+/// directly, so a policy sees the same kind of information in both worlds, and a profile that
+/// is a little wrong heals as completions come in.
+///
+/// ```
+/// # use cosched_core::{LatencyEstimator, ModelId, ProcessorId};
+/// # let device = cosched_core::DeviceProfile::from_toml_str(r#"
+/// # name = "d"
+/// # source = "s"
+/// # [[processor]]
+/// # id = "cpu"
+/// # kind = "cpu"
+/// # ep = "cpu"
+/// # slots = 1
+/// # idle_power_w = 0.0
+/// # busy_power_w = 1.0
+/// # [[model]]
+/// # name = "m"
+/// # memory_mb = 1.0
+/// # latency_ms = { cpu = 10.0 }
+/// # "#, "d.toml").unwrap();
+/// let mut est = LatencyEstimator::new(&device, 0.5);
+/// est.update(ModelId(0), ProcessorId(0), 20.0);
+/// assert_eq!(est.estimate(ModelId(0), ProcessorId(0)), Some(15.0));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatencyEstimator {
+    n_proc: usize,
+    alpha: f64,
+    // NaN marks a pair that cannot run; kept flat for cache-friendly lookups on the hot path.
+    mean_ms: Vec<f64>,
+}
+
+impl LatencyEstimator {
+    /// Default smoothing factor: the weight of the newest observation.
+    pub const DEFAULT_ALPHA: f64 = 0.1;
+
+    /// Seed every pair from the profile; `alpha` in (0, 1] is the weight of a new observation.
+    pub fn new(device: &DeviceProfile, alpha: f64) -> LatencyEstimator {
+        let n_proc = device.processors.len();
+        let mut mean_ms = Vec::with_capacity(n_proc * device.models.len());
+        for m in &device.models {
+            mean_ms.extend(m.on.iter().map(|o| o.as_ref().map_or(f64::NAN, |o| o.mean_ms)));
+        }
+        LatencyEstimator {
+            n_proc,
+            alpha: alpha.clamp(1e-6, 1.0),
+            mean_ms,
+        }
+    }
+
+    /// Current estimate of the batch-1 latency at full frequency, ms; `None` if the pair cannot run.
+    #[inline]
+    pub fn estimate(&self, model: ModelId, processor: ProcessorId) -> Option<f64> {
+        let v = self.mean_ms[model.index() * self.n_proc + processor.index()];
+        (!v.is_nan()).then_some(v)
+    }
+
+    /// Fold in an observed batch-1-equivalent latency at full frequency, ms. Non-finite or
+    /// non-positive observations and pairs that cannot run are ignored.
+    #[inline]
+    pub fn update(&mut self, model: ModelId, processor: ProcessorId, observed_ms: f64) {
+        let slot = &mut self.mean_ms[model.index() * self.n_proc + processor.index()];
+        if !slot.is_nan() && observed_ms.is_finite() && observed_ms > 0.0 {
+            *slot += self.alpha * (observed_ms - *slot);
+        }
+    }
+}

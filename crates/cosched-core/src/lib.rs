@@ -1,0 +1,35 @@
+//! # cosched-core
+//!
+//! The scheduler core shared by the simulator (`cosched-sim`) and the real ONNX Runtime
+//! executor: device profiles and workloads (parsing and validation), the online latency
+//! estimator, the observation a policy sees, the [`Policy`] trait, baseline policies, the
+//! objective and run metrics.
+//!
+//! Nothing here does I/O beyond reading the files it parses, and nothing depends on burn or ort.
+
+#![warn(missing_docs)]
+
+pub mod baselines;
+pub mod device;
+pub mod error;
+pub mod estimator;
+pub mod ids;
+pub mod metrics;
+pub mod objective;
+pub mod observation;
+pub mod policy;
+pub mod workload;
+
+pub use baselines::{baseline, BASELINE_NAMES};
+pub use device::{
+    DeviceProfile, ExecutionProviderKind, Interference, ModelOnProcessor, ModelProfile, Processor, ProcessorKind,
+    BUILTIN_DEVICES,
+};
+pub use error::ConfigError;
+pub use estimator::LatencyEstimator;
+pub use ids::{Millis, ModelId, ProcessorId, RequestId, StreamId};
+pub use metrics::{LatencySummary, MetricsRecorder, ProcessorReport, RunInfo, RunReport, StreamReport};
+pub use objective::ObjectiveWeights;
+pub use observation::{Observation, ProcessorView, RequestView, OBSERVATION_VERSION};
+pub use policy::{Action, Outcome, Policy, QueueOrder};
+pub use workload::{saturation_rps, Arrival, ResolvedArrival, ResolvedStream, ResolvedWorkload, Slo, Stream, Workload};

@@ -1,0 +1,110 @@
+//! The `Policy` trait: one interface for heuristics, learned policies, the simulator and the
+//! real executor.
+
+use crate::ids::{ModelId, ProcessorId, RequestId, StreamId};
+use crate::observation::Observation;
+
+/// A placement decision: the processor whose queue receives the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Action {
+    /// Where the request goes.
+    pub processor: ProcessorId,
+}
+
+/// What happened to a request placed earlier: fed back to [`Policy::observe`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Outcome {
+    /// The request.
+    pub request: RequestId,
+    /// Its model.
+    pub model: ModelId,
+    /// Its stream.
+    pub stream: StreamId,
+    /// Where it ran.
+    pub processor: ProcessorId,
+    /// Arrival to completion, ms.
+    pub latency_ms: f64,
+    /// Its deadline relative to arrival, ms.
+    pub slo_ms: f64,
+    /// Energy attributed to it, J.
+    pub energy_j: f64,
+    /// Reference energy of its model, J.
+    pub reference_energy_j: f64,
+    /// Whether it missed its deadline (or failed).
+    pub violated: bool,
+}
+
+/// In which order a processor takes requests from its queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QueueOrder {
+    /// First come, first served.
+    #[default]
+    Fifo,
+    /// Least slack first (Band's LST): the request whose deadline minus expected latency is
+    /// earliest goes first.
+    LeastSlackFirst,
+}
+
+/// A scheduling policy: places each arriving request on a processor.
+///
+/// The simulator and the real executor call [`Policy::decide`] once per request, in arrival
+/// order, with an observation built the same way in both. Decisions must be fast (they sit on
+/// the dispatch path) and must pick a processor the observation marks valid; a runtime that
+/// receives an invalid action places the request on the valid processor with the earliest
+/// estimated finish instead and counts it in the report.
+///
+/// A custom policy:
+///
+/// ```
+/// use cosched_core::{Action, Observation, Policy};
+///
+/// /// Sends everything to the processor with the shortest queue.
+/// struct ShortestQueue;
+///
+/// impl Policy for ShortestQueue {
+///     fn name(&self) -> &str {
+///         "shortest-queue"
+///     }
+///     fn decide(&mut self, obs: &Observation) -> Action {
+///         let p = obs.argmin_valid(|v| f64::from(v.queue_len)).expect("a runtime never asks with no valid processor");
+///         Action { processor: p }
+///     }
+/// }
+/// ```
+pub trait Policy: Send {
+    /// Name used in reports.
+    fn name(&self) -> &str;
+
+    /// Place one request. `obs` has at least one valid processor.
+    fn decide(&mut self, obs: &Observation) -> Action;
+
+    /// Learn from the outcome of an earlier decision (latency, energy, violation). Outcomes
+    /// arrive in completion order, which is not decision order.
+    fn observe(&mut self, _outcome: &Outcome) {}
+
+    /// Queue discipline this policy wants on every processor.
+    fn queue_order(&self) -> QueueOrder {
+        QueueOrder::Fifo
+    }
+
+    /// Start a new run; randomised policies reseed from `seed` so runs are reproducible.
+    fn reset(&mut self, _seed: u64) {}
+}
+
+impl<P: Policy + ?Sized> Policy for Box<P> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+    fn decide(&mut self, obs: &Observation) -> Action {
+        (**self).decide(obs)
+    }
+    fn observe(&mut self, outcome: &Outcome) {
+        (**self).observe(outcome)
+    }
+    fn queue_order(&self) -> QueueOrder {
+        (**self).queue_order()
+    }
+    fn reset(&mut self, seed: u64) {
+        (**self).reset(seed)
+    }
+}

@@ -1,0 +1,22 @@
+//! # cosched
+//!
+//! Co-scheduling of concurrent DNN inferences over the CPU, GPU and NPU/DLA of a Jetson- or
+//! Android-class board. This facade re-exports the pieces an application needs:
+//!
+//! - [`core`]: device profiles, workloads, the [`Policy`] trait, baseline policies, metrics;
+//! - [`sim`]: the discrete-event simulator and its reinforcement-learning environment.
+//!
+//! ```
+//! use cosched::{baseline, DeviceProfile, Workload, sim::{simulate, SimConfig}};
+//!
+//! let device = DeviceProfile::builtin("jetson-agx-orin").unwrap();
+//! let workload = Workload::builtin("camera-pipeline").unwrap()
+//!     .resolve(&device, Some(0.5), "camera-pipeline").unwrap();
+//! let mut policy = baseline("least-slack", &device, Default::default()).unwrap();
+//! let report = simulate(&device, &workload, &mut *policy, &SimConfig::with_seed(1));
+//! assert!(report.completed > 0);
+//! ```
+
+pub use cosched_core as core;
+pub use cosched_core::*;
+pub use cosched_sim as sim;
