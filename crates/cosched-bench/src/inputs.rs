@@ -38,6 +38,12 @@ impl Inputs {
             w.duration_s = d;
         }
         let workload = w.resolve(&device, load, workload)?;
+        if load.is_some() && workload.load.is_none() {
+            tracing::warn!(
+                "--load ignored: workload \"{}\" has only closed-loop streams",
+                workload.name
+            );
+        }
         Ok(Inputs { device, workload })
     }
 

@@ -65,10 +65,10 @@ struct Common {
     workload: String,
     /// Scale open-loop arrival rates to this fraction of the device's saturation throughput
     /// (e.g. 0.5, 0.8, 0.95); default: the workload file's own `load`, if any.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     load: Option<f64>,
     /// Override the workload's arrival window, seconds.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     duration: Option<f64>,
     /// Seed of arrivals, service times and randomised policies.
     #[arg(long, default_value_t = 1)]
@@ -86,7 +86,22 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("COSCHED_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // Usage errors get the same one-line form as every other bad input; --help and
+        // --version print in full.
+        Err(e) if e.use_stderr() => {
+            let text = e.to_string();
+            let first = text
+                .lines()
+                .next()
+                .unwrap_or("invalid arguments")
+                .trim_start_matches("error: ");
+            eprintln!("cosched-bench: error: {first} (see --help)");
+            return ExitCode::from(2);
+        }
+        Err(e) => e.exit(),
+    };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

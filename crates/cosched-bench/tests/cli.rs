@@ -1,0 +1,176 @@
+//! The command-line contract of DESIGN.md: exit codes, one-line errors, JSON reports,
+//! determinism.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn bench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cosched-bench"))
+        .args(args)
+        .output()
+        .expect("cosched-bench runs")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("cosched-cli-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Bad input: exit code 2 and exactly one line on stderr that names the file or option.
+fn assert_bad_input(o: &Output, needle: &str) {
+    assert_eq!(o.status.code(), Some(2), "stderr: {}", stderr(o));
+    let err = stderr(o);
+    assert_eq!(err.trim_end().lines().count(), 1, "one-line error expected, got: {err}");
+    assert!(err.contains(needle), "error should mention {needle:?}: {err}");
+}
+
+#[test]
+fn sim_json_has_the_report_schema_and_counts_every_arrival_once() {
+    let dir = tmp("schema");
+    let json = dir.join("r.json");
+    let o = bench(&[
+        "sim",
+        "--device",
+        "jetson-agx-orin",
+        "--workload",
+        "camera-pipeline",
+        "--load",
+        "0.8",
+        "--duration",
+        "5",
+        "--policy",
+        "least-slack",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for key in [
+        "policy",
+        "device",
+        "workload",
+        "seed",
+        "mode",
+        "energy_source",
+        "arrived",
+        "completed",
+        "violated",
+        "throughput_rps",
+        "latency_ms",
+        "mean_latency_over_slo",
+        "slo_violation_rate",
+        "energy_j",
+        "energy_per_inference_mj",
+        "avg_power_w",
+        "objective",
+        "per_processor",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key} in {v}");
+    }
+    for key in ["mean", "p50", "p95", "p99", "max"] {
+        assert!(v["latency_ms"][key].as_f64().is_some(), "latency_ms.{key}");
+    }
+    assert_eq!(v["mode"], "sim");
+    assert_eq!(v["energy_source"], "modelled");
+    let n = |k: &str| v[k].as_u64().unwrap();
+    assert!(n("arrived") > 1000);
+    assert_eq!(n("arrived"), n("completed") - n("late") + n("violated"));
+    let per_proc: u64 = v["per_processor"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["completed"].as_u64().unwrap())
+        .sum();
+    assert_eq!(per_proc, n("completed"));
+    // The human table goes to stdout alongside and says that energy is modelled.
+    assert!(String::from_utf8_lossy(&o.stdout).contains("modelled"));
+}
+
+#[test]
+fn same_seed_gives_identical_json_and_another_seed_does_not() {
+    let run = |seed: &str| {
+        let o = bench(&[
+            "compare",
+            "--device",
+            "android-flagship",
+            "--workload",
+            "bursty-multitenant",
+            "--duration",
+            "5",
+            "--policies",
+            "random,least-loaded,objective-greedy",
+            "--seed",
+            seed,
+            "--json",
+            "-",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        o.stdout
+    };
+    let a = run("7");
+    assert_eq!(a, run("7"));
+    assert_ne!(a, run("8"));
+    let v: serde_json::Value = serde_json::from_slice(&a).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn compare_writes_an_svg_and_marks_the_best_policy() {
+    let dir = tmp("svg");
+    let svg = dir.join("c.svg");
+    let o = bench(&[
+        "compare",
+        "--workload",
+        "mixed-slo",
+        "--load",
+        "0.8",
+        "--duration",
+        "3",
+        "--svg",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&svg).unwrap();
+    assert!(text.starts_with("<svg") || text.contains("<svg"));
+    assert!(text.contains("least-slack") && text.contains("p99 latency"));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        stdout.matches('*').count(),
+        1,
+        "exactly one best policy marked:\n{stdout}"
+    );
+    // Not a terminal: no progress bar noise on stderr.
+    assert!(stderr(&o).is_empty(), "stderr: {}", stderr(&o));
+}
+
+#[test]
+fn bad_inputs_exit_2_with_one_line() {
+    let dir = tmp("bad");
+    let profile = dir.join("broken.toml");
+    std::fs::write(
+        &profile,
+        "name = \"x\"\nsource = \"s\"\n[[processor]]\nid = \"gpu\"\nkind = \"tpu\"\n",
+    )
+    .unwrap();
+    assert_bad_input(&bench(&["sim", "--device", profile.to_str().unwrap()]), "broken.toml");
+    assert_bad_input(&bench(&["sim", "--device", "no-such-board"]), "no-such-board");
+    assert_bad_input(&bench(&["sim", "--workload", "no-such-workload"]), "no-such-workload");
+    assert_bad_input(&bench(&["sim", "--policy", "fastest-everything"]), "fastest-everything");
+    assert_bad_input(&bench(&["sim", "--load", "-1"]), "--load");
+    assert_bad_input(&bench(&["sim", "--objective", "cheap"]), "objective");
+    let workload = dir.join("w.toml");
+    std::fs::write(
+        &workload,
+        "name = \"w\"\nduration_s = 1.0\n[[stream]]\nmodel = \"yolo\"\narrival = \"poisson\"\nrate_hz = 5.0\nslo_ms = 10.0\n",
+    )
+    .unwrap();
+    assert_bad_input(&bench(&["sim", "--workload", workload.to_str().unwrap()]), "yolo");
+    let garbage = dir.join("garbage.toml");
+    std::fs::write(&garbage, [0xff, 0xfe, 0x00, 0x9c]).unwrap();
+    assert_bad_input(&bench(&["sim", "--device", garbage.to_str().unwrap()]), "garbage.toml");
+}
