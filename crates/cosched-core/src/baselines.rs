@@ -177,7 +177,7 @@ impl Policy for LeastLoaded {
     }
     fn decide(&mut self, obs: &Observation) -> Action {
         let p = obs.argmin_valid(|v| {
-            let load = f64::from(v.queue_len + v.in_flight) / f64::from(v.slots.max(1));
+            let load = (f64::from(v.queue_len) + f64::from(v.in_flight)) / f64::from(v.slots.max(1));
             // Latency only breaks ties: it is far below one request of load.
             load + v.est_latency_ms * 1e-9
         });

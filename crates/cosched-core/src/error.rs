@@ -41,15 +41,15 @@ pub enum ConfigError {
 impl ConfigError {
     pub(crate) fn invalid(file: &str, field: impl Into<String>, message: impl Into<String>) -> Self {
         ConfigError::Invalid {
-            file: file.to_string(),
-            field: field.into(),
-            message: message.into(),
+            file: one_line(file),
+            field: one_line(&field.into()),
+            message: one_line(&message.into()),
         }
     }
 
     pub(crate) fn io(file: &Path, source: std::io::Error) -> Self {
         ConfigError::Io {
-            file: file.display().to_string(),
+            file: one_line(&file.display().to_string()),
             source,
         }
     }
@@ -60,14 +60,52 @@ impl ConfigError {
         let before = &text.as_bytes()[..offset];
         let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
         let column = offset - before.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1) + 1;
-        let message = err.message().replace('\n', " ").trim().to_string();
+        let mut message = one_line(err.message().trim());
+        // toml names the key only for missing fields; for a bad value, read it off the line.
+        let line_text = text.lines().nth(line - 1).unwrap_or("");
+        if let Some((key, _)) = line_text.split_once('=') {
+            let key = key.trim();
+            if !key.is_empty() && !key.starts_with('[') && !message.contains(key) {
+                message = format!("{}: {message}", one_line(key));
+            }
+        }
         ConfigError::Syntax {
-            file: file.to_string(),
+            file: one_line(file),
             line,
             column,
             message,
         }
     }
+}
+
+/// Escape control characters (newlines above all) copied from the input, so that an error stays
+/// on one line whatever the file holds.
+pub(crate) fn one_line(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_string();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// Check that a rate-like number is positive and below `max`, so sums of rates stay finite.
+pub(crate) fn positive_below(file: &str, field: &str, v: f64, max: f64) -> Result<f64, ConfigError> {
+    let v = positive(file, field, v)?;
+    if v > max {
+        return Err(ConfigError::invalid(
+            file,
+            field,
+            format!("{v} is implausibly large (more than {max})"),
+        ));
+    }
+    Ok(v)
 }
 
 /// Check that a number is finite and strictly positive.

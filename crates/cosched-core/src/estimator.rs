@@ -52,7 +52,12 @@ impl LatencyEstimator {
         }
         LatencyEstimator {
             n_proc,
-            alpha: alpha.clamp(1e-6, 1.0),
+            // NaN would poison every estimate (NaN marks "cannot run"): fall back to the default.
+            alpha: if alpha.is_nan() {
+                Self::DEFAULT_ALPHA
+            } else {
+                alpha.clamp(1e-6, 1.0)
+            },
             mean_ms,
         }
     }

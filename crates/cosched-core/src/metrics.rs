@@ -270,7 +270,8 @@ impl MetricsRecorder {
                 id: p.id.clone(),
                 kind: p.kind.as_str().to_string(),
                 completed: self.per_processor_completed[i],
-                utilization: info.busy_slot_ms[i] / (f64::from(p.slots) * info.run_ms.max(1e-9)),
+                // Busy time is a float sum over many events and can land a few ulps past 100 %.
+                utilization: (info.busy_slot_ms[i] / (f64::from(p.slots) * info.run_ms.max(1e-9))).clamp(0.0, 1.0),
                 energy_j: info.energy_j[i],
             })
             .collect();

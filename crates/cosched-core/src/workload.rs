@@ -1,7 +1,7 @@
 //! Workloads: streams of inference requests, from the TOML format of DESIGN.md or built in.
 
 use crate::device::DeviceProfile;
-use crate::error::{positive, ConfigError};
+use crate::error::{positive, positive_below, ConfigError};
 use crate::ids::ModelId;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -144,6 +144,10 @@ struct RawStream {
     slo_factor: Option<f64>,
 }
 
+/// Upper bound on rates (Hz) and dwell times (s): far beyond any board, and small enough that
+/// sums over 1024 streams stay finite.
+const MAX_RATE_HZ: f64 = 1e9;
+
 /// Check a load fraction given on the command line or in a file.
 pub fn check_load(file: &str, field: &str, load: f64) -> Result<f64, ConfigError> {
     if load.is_finite() && load > 0.0 && load <= 10.0 {
@@ -249,7 +253,7 @@ impl Workload {
                         format!("is required for \"{}\" arrivals", s.arrival),
                     )
                 })?;
-                positive(file, &f("rate_hz"), v)
+                positive_below(file, &f("rate_hz"), v, MAX_RATE_HZ)
             };
             let arrival = match s.arrival.as_str() {
                 "poisson" | "periodic" => {
@@ -270,7 +274,10 @@ impl Workload {
                     unused("file", s.file.is_some())?;
                     let pair = |name: &str, v: &Option<Vec<f64>>| -> Result<[f64; 2], ConfigError> {
                         match v.as_deref() {
-                            Some([a, b]) => Ok([positive(file, &f(name), *a)?, positive(file, &f(name), *b)?]),
+                            Some([a, b]) => Ok([
+                                positive_below(file, &f(name), *a, MAX_RATE_HZ)?,
+                                positive_below(file, &f(name), *b, MAX_RATE_HZ)?,
+                            ]),
                             Some(other) => Err(ConfigError::invalid(
                                 file,
                                 f(name),
@@ -378,6 +385,7 @@ fn read_trace(path: &Path, model: Option<&str>) -> Result<Vec<(f64, String)>, Co
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError::io(path, e))?;
     let mut events = Vec::new();
+    let mut header_seen = false;
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -386,8 +394,9 @@ fn read_trace(path: &Path, model: Option<&str>) -> Result<Vec<(f64, String)>, Co
         let mut cols = line.split(',').map(str::trim);
         let ts = cols.next().unwrap_or("");
         let Ok(t) = ts.parse::<f64>() else {
-            if events.is_empty() && i == 0 {
-                continue; // header
+            if events.is_empty() && !header_seen {
+                header_seen = true;
+                continue; // a header line, possibly after comments
             }
             return Err(ConfigError::invalid(
                 &file,
