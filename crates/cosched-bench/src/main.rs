@@ -3,6 +3,7 @@
 //! Exit codes: 0 on success, 2 on bad input (with a one-line reason naming the file and the
 //! problem), 1 on any other failure.
 
+mod cmd_real;
 mod inputs;
 mod plot;
 mod progress;
@@ -51,6 +52,10 @@ enum Command {
         #[arg(long)]
         svg: Option<PathBuf>,
     },
+    /// Run a workload for real on ONNX Runtime (wall clock, real inferences; report mode "real").
+    Run(cmd_real::RunArgs),
+    /// Measure a device profile of this machine's ONNX Runtime execution providers.
+    Profile(cmd_real::ProfileArgs),
 }
 
 #[derive(Args)]
@@ -153,6 +158,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             emit(&common, &reports, &inputs, true)
         }
+        Command::Run(args) => cmd_real::run(args),
+        Command::Profile(args) => cmd_real::profile(args),
     }
 }
 

@@ -1,0 +1,294 @@
+//! `run` and `profile`: the real ONNX Runtime executor on this machine.
+
+use crate::inputs::{BadInput, Inputs};
+use crate::progress;
+use anyhow::Context;
+use clap::Args;
+use cosched_core::{ModelId, ObjectiveWeights};
+use cosched_ort::driver::{drive, DriveConfig, MeasuredEnergy};
+use cosched_ort::profile::{self, ProfileConfig};
+use cosched_ort::{ExecError, Executor, ExecutorConfig};
+use rand::SeedableRng;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Arguments of `cosched-bench run`.
+#[derive(Args)]
+pub struct RunArgs {
+    /// Device profile: a path or a name in devices/ (host-cpu for this machine).
+    #[arg(long, default_value = "host-cpu")]
+    device: String,
+    /// Folder of <model>.onnx files (scripts/make-test-models.py writes models/).
+    #[arg(long, default_value = "models")]
+    models: PathBuf,
+    /// Workload: a path or a built-in name.
+    #[arg(long, default_value = "multi-stream")]
+    workload: String,
+    /// Policy: a baseline name.
+    #[arg(long, default_value = "least-slack")]
+    policy: String,
+    /// Scale open-loop arrival rates to this fraction of the profile's saturation throughput.
+    #[arg(long, allow_negative_numbers = true)]
+    load: Option<f64>,
+    /// Override the workload's arrival window, seconds.
+    #[arg(long, allow_negative_numbers = true)]
+    duration: Option<f64>,
+    /// Seed of arrivals (the simulator's with the same seed) and random inputs.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Objective weights: balanced, latency, energy, or `latency,violation,energy`.
+    #[arg(long, default_value = "balanced")]
+    objective: String,
+    /// Requests waiting per processor before new ones are refused (and counted as violations).
+    #[arg(long, default_value_t = 1024)]
+    queue_capacity: usize,
+    /// Write the report as JSON to this file (`-` for stdout).
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+/// Arguments of `cosched-bench profile`.
+#[derive(Args)]
+pub struct ProfileArgs {
+    /// Folder of <model>.onnx files; every one is profiled.
+    #[arg(long)]
+    models: PathBuf,
+    /// Only these models (file stems), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Execution providers to profile, comma-separated: cpu, cuda, tensorrt, tensorrt-dla,
+    /// nnapi, qnn, xnnpack, openvino.
+    #[arg(long, value_delimiter = ',', default_value = "cpu")]
+    providers: Vec<String>,
+    /// Where to write the profile (e.g. devices/NAME.toml); NAME becomes the profile's name.
+    #[arg(long)]
+    out: PathBuf,
+    /// Timed batch-1 runs per model and processor.
+    #[arg(long, default_value_t = 20)]
+    iters: usize,
+    /// Untimed warm-up runs.
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+    /// Intra-op threads of the CPU processor.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Largest number of concurrent inferences tried (default: the number of cores).
+    #[arg(long)]
+    max_concurrency: Option<usize>,
+    /// p99 growth factor that ends the concurrency search.
+    #[arg(long, default_value_t = 1.5)]
+    p99_factor: f64,
+}
+
+fn exec_error(e: ExecError) -> anyhow::Error {
+    match e {
+        ExecError::Thread(_) | ExecError::Environment(_) => anyhow::anyhow!(e),
+        other => BadInput(other.to_string()).into(),
+    }
+}
+
+fn host_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if host.is_empty() {
+        format!("{cpu}, {cores} cores")
+    } else {
+        format!("{host} ({cpu}, {cores} cores)")
+    }
+}
+
+/// `cosched-bench run`.
+pub fn run(a: RunArgs) -> anyhow::Result<()> {
+    let inputs = Inputs::load(&a.device, &a.workload, a.load, a.duration)?;
+    let weights = ObjectiveWeights::parse(&a.objective).map_err(|e| BadInput(format!("--objective: {e}")))?;
+    let policy = inputs.policy(&a.policy, weights)?;
+    let policy_name = policy.name().to_string();
+    if !a.models.is_dir() {
+        return Err(BadInput(format!(
+            "--models {}: no such folder (scripts/make-test-models.py writes models/)",
+            a.models.display()
+        ))
+        .into());
+    }
+    // Load only the models the workload uses.
+    let mut used = vec![false; inputs.device.models.len()];
+    for s in &inputs.workload.streams {
+        match (s.model, &s.arrival) {
+            (Some(m), _) => used[m.index()] = true,
+            (None, cosched_core::ResolvedArrival::Trace { events }) => {
+                for (_, m) in events.iter() {
+                    used[m.index()] = true;
+                }
+            }
+            _ => {}
+        }
+    }
+    let names: Vec<String> = used
+        .iter()
+        .enumerate()
+        .filter(|(_, u)| **u)
+        .map(|(m, _)| inputs.device.models[m].name.clone())
+        .collect();
+    let config = ExecutorConfig {
+        seed: a.seed,
+        models: Some(names),
+        queue_capacity: a.queue_capacity.max(1),
+        saturation_rps: inputs.workload.saturation_rps,
+        ..ExecutorConfig::new(policy)
+    };
+    let mut exec = Executor::new(&inputs.device, &a.models, config).map_err(exec_error)?;
+    for s in exec.processor_status() {
+        match (&s.active_ep, &s.error) {
+            (Some(ep), _) => eprintln!("processor {}: {} (requested {})", s.id, ep, s.requested_ep),
+            (None, Some(e)) => eprintln!("processor {}: masked out: {e}", s.id),
+            _ => {}
+        }
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(a.seed);
+    let model_inputs: Vec<Option<cosched_ort::Inputs>> = (0..inputs.device.models.len())
+        .map(|m| exec.model(ModelId(m as u16)).map(|i| i.random_inputs(&mut rng)))
+        .collect();
+    let drive_config = DriveConfig {
+        seed: a.seed,
+        weights,
+        drain_ms: None,
+    };
+    let meter = cosched_telemetry::EnergyMeter::auto(Path::new("/")).start();
+    let bar = progress::bar(1, "running");
+    let real = drive(&mut exec, &inputs.workload, &model_inputs, &drive_config, &mut |f| {
+        bar.set_fraction(f)
+    });
+    bar.finish();
+    let reading = meter.stop();
+    let measured = reading.source.is_measured().then(|| MeasuredEnergy {
+        joules: reading.joules,
+        source: reading.source.to_string(),
+    });
+    let (rejected, failed, failovers) = (real.rejected, real.failed, real.failovers);
+    let report = real.report(&policy_name, &inputs.device, &inputs.workload, &drive_config, measured);
+    let json = serde_json::to_string_pretty(&report)?;
+    let to_stdout = a.json.as_deref() == Some(Path::new("-"));
+    if let Some(path) = a.json.as_deref().filter(|_| !to_stdout) {
+        std::fs::write(path, format!("{json}\n")).with_context(|| format!("writing {}", path.display()))?;
+    }
+    let mut out = std::io::stdout().lock();
+    if to_stdout {
+        writeln!(out, "{json}")?;
+    } else {
+        write!(out, "{}", crate::table::render(std::slice::from_ref(&report), &inputs))?;
+        writeln!(
+            out,
+            "real run: {rejected} refused by full queues, {failed} failed or cancelled, {failovers} failed over; energy {}",
+            report.energy_source
+        )?;
+    }
+    Ok(())
+}
+
+/// `cosched-bench profile`.
+pub fn profile(a: ProfileArgs) -> anyhow::Result<()> {
+    let mut providers = Vec::new();
+    for p in &a.providers {
+        providers.push(profile::parse_provider(p.trim()).ok_or_else(|| {
+            BadInput(format!(
+                "--providers: unknown provider \"{p}\" (cpu, cuda, tensorrt, tensorrt-dla, nnapi, qnn, xnnpack, openvino)"
+            ))
+        })?);
+    }
+    let name = a
+        .out
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            BadInput(format!(
+                "--out {}: needs a file name like devices/NAME.toml",
+                a.out.display()
+            ))
+        })?
+        .to_string();
+    let mut models =
+        profile::models_in(&a.models).map_err(|e| BadInput(format!("--models {}: {e}", a.models.display())))?;
+    if !a.only.is_empty() {
+        for o in &a.only {
+            if !models.iter().any(|(n, _)| n == o) {
+                return Err(BadInput(format!("--only: no {o}.onnx in {}", a.models.display())).into());
+            }
+        }
+        models.retain(|(n, _)| a.only.contains(n));
+    }
+    if models.is_empty() {
+        return Err(BadInput(format!("--models {}: no .onnx files", a.models.display())).into());
+    }
+    if !(a.p99_factor.is_finite() && a.p99_factor > 1.0) {
+        return Err(BadInput(format!("--p99-factor: must be > 1, got {}", a.p99_factor)).into());
+    }
+    let config = ProfileConfig {
+        warmup: a.warmup,
+        iters: a.iters.max(2),
+        threads: a.threads.max(1),
+        max_concurrency: a
+            .max_concurrency
+            .unwrap_or(ProfileConfig::default().max_concurrency)
+            .max(1),
+        p99_factor: a.p99_factor,
+        ..ProfileConfig::default()
+    };
+    cosched_ort::runtime::environment(None).map_err(exec_error)?;
+    let procs = profile::processors(&providers, &config);
+    let steps = (models.len() * procs.len()) as u64 * (2 + config.max_concurrency as u64);
+    let bar = progress::bar(steps, "profiling");
+    let mut measured = Vec::new();
+    for p in &procs {
+        for (name, path) in &models {
+            match profile::measure(name, path, p, &config, &mut || bar.inc(1)) {
+                Ok(m) => measured.push(m),
+                Err(e) => {
+                    bar.finish();
+                    eprintln!("skipping {name} on {}: {e}", p.id);
+                }
+            }
+        }
+    }
+    bar.finish();
+    if measured.is_empty() {
+        return Err(BadInput("nothing could be measured (see the messages above)".into()).into());
+    }
+    let text = profile::render(&name, &host_name(), &procs, &measured, &config).map_err(|e| anyhow::anyhow!(e))?;
+    if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(&a.out, &text).with_context(|| format!("writing {}", a.out.display()))?;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{:<16} {:<10} {:>10} {:>7} {:>8} {:>6} {:>9}",
+        "model", "processor", "mean ms", "cv", "alpha", "conc", "mem MB"
+    )?;
+    for m in &measured {
+        writeln!(
+            out,
+            "{:<16} {:<10} {:>10.3} {:>7.3} {:>8} {:>6} {:>9.1}",
+            m.model,
+            m.processor,
+            m.mean_ms,
+            m.cv,
+            m.batch_alpha.map_or("-".to_string(), |a| format!("{a:.3}")),
+            m.max_concurrency,
+            m.memory_mb
+        )?;
+    }
+    writeln!(out, "wrote {}", a.out.display())?;
+    Ok(())
+}

@@ -1,0 +1,100 @@
+//! Errors of the executor. Every `Display` is one line that says what to do about it.
+
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// Setting up an [`Executor`](crate::Executor) failed.
+#[derive(Debug, Error)]
+pub enum ExecError {
+    /// No libonnxruntime was found, or it could not be loaded.
+    #[error("ONNX Runtime library: {message}; fix: run scripts/fetch-onnxruntime.sh (Linux x86-64) or set ORT_DYLIB_PATH to a libonnxruntime.so of version >= 1.{min_minor} (see docs/onnxruntime.md for Jetson and Android)")]
+    Library {
+        /// What went wrong, with the paths that were tried.
+        message: String,
+        /// Smallest ONNX Runtime minor version the `ort` crate accepts.
+        min_minor: u32,
+    },
+    /// ONNX Runtime itself failed to start.
+    #[error("ONNX Runtime environment: {0}")]
+    Environment(String),
+    /// A model file is missing.
+    #[error("model \"{model}\": {path}: no such file (models are looked up as <models dir>/<name>.onnx; scripts/make-test-models.py writes the test models)")]
+    ModelNotFound {
+        /// Model name.
+        model: String,
+        /// The path looked at.
+        path: PathBuf,
+    },
+    /// A model file could not be turned into a session (corrupt file, unsupported operator, ...).
+    #[error("model \"{model}\" ({path}) on processor \"{processor}\" (ep {ep}): {message}")]
+    Model {
+        /// Model name.
+        model: String,
+        /// The file.
+        path: PathBuf,
+        /// Processor id.
+        processor: String,
+        /// Execution provider.
+        ep: String,
+        /// ONNX Runtime's message.
+        message: String,
+    },
+    /// A model named in the configuration is not in the device profile.
+    #[error("model \"{0}\" is not in the device profile")]
+    UnknownModel(String),
+    /// No processor can run anything: every execution provider failed.
+    #[error("no processor is usable: {0}")]
+    NoUsableProcessor(String),
+    /// A configuration value is out of range.
+    #[error("executor configuration: {0}")]
+    Config(String),
+    /// A worker thread could not be started.
+    #[error("cannot start a worker thread: {0}")]
+    Thread(String),
+}
+
+/// A request was not accepted; the caller still owns the problem (no completion will come).
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum SubmitError {
+    /// The queue of the processor the policy chose is full (non-blocking submission).
+    #[error("overloaded: the queue of processor \"{processor}\" is full ({capacity} requests)")]
+    Overloaded {
+        /// The processor whose queue is full.
+        processor: String,
+        /// Its queue capacity.
+        capacity: usize,
+    },
+    /// The model is not loaded in this executor or no usable processor runs it.
+    #[error("model {0}: not loaded in this executor, or no usable processor runs it")]
+    UnknownModel(String),
+    /// The inputs do not match the model's inputs.
+    #[error("model \"{model}\": {message}")]
+    BadInput {
+        /// Model name.
+        model: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The executor is shutting down.
+    #[error("the executor is shutting down")]
+    ShuttingDown,
+}
+
+/// Why an accepted request did not produce outputs. Delivered in its [`Completion`](crate::Completion).
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum InferenceError {
+    /// ONNX Runtime failed on every processor tried.
+    #[error("inference failed on processor \"{processor}\": {message}")]
+    Failed {
+        /// The last processor tried.
+        processor: String,
+        /// ONNX Runtime's message (or the panic message).
+        message: String,
+    },
+    /// The executor shut down before the request ran.
+    #[error("cancelled: the executor shut down before the request ran")]
+    Cancelled,
+    /// Outputs of a type other than f32 are not supported.
+    #[error("unsupported output: {0}")]
+    Unsupported(String),
+}

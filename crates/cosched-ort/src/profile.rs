@@ -1,0 +1,524 @@
+//! Measuring a device profile on this machine: batch-1 latency (mean and coefficient of
+//! variation after warm-up), batch scaling where the model has a dynamic batch dimension
+//! (`batch_alpha` by least squares), memory (resident-set growth of a session), and Corun-style
+//! maximum concurrency (the most inferences run at once before p99 latency grows by more than a
+//! factor).
+
+use crate::error::ExecError;
+use crate::executor::ModelInfo;
+use crate::{ep, runtime};
+use cosched_core::{DeviceProfile, ExecutionProviderKind, Processor, ProcessorKind};
+use ndarray::ArrayD;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// What to measure and how hard.
+#[derive(Debug, Clone)]
+pub struct ProfileConfig {
+    /// Untimed runs before timing.
+    pub warmup: usize,
+    /// Timed batch-1 runs.
+    pub iters: usize,
+    /// Batch sizes timed where the model has a dynamic batch dimension.
+    pub batches: Vec<usize>,
+    /// Largest concurrency tried.
+    pub max_concurrency: usize,
+    /// p99 growth (relative to one inference at a time) that ends the concurrency search.
+    pub p99_factor: f64,
+    /// Intra-op threads of a CPU processor.
+    pub threads: usize,
+    /// Modelled idle and busy power of each processor, W (no sensor is read here).
+    pub idle_power_w: f64,
+    /// See `idle_power_w`.
+    pub busy_power_w: f64,
+}
+
+impl Default for ProfileConfig {
+    fn default() -> Self {
+        ProfileConfig {
+            warmup: 3,
+            iters: 20,
+            batches: vec![2, 4, 8],
+            max_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            p99_factor: 1.5,
+            threads: 1,
+            idle_power_w: 0.5,
+            busy_power_w: 8.0,
+        }
+    }
+}
+
+/// One model measured on one processor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measurement {
+    /// Model name (file stem).
+    pub model: String,
+    /// Processor id.
+    pub processor: String,
+    /// Mean batch-1 latency, ms.
+    pub mean_ms: f64,
+    /// Coefficient of variation of the batch-1 latency.
+    pub cv: f64,
+    /// 99th percentile of batch-1 latency, ms.
+    pub p99_ms: f64,
+    /// `latency(b) = mean * (alpha + (1 - alpha) * b)`, when batches were timed.
+    pub batch_alpha: Option<f64>,
+    /// Mean latency per batch size timed, ms.
+    pub batch_ms: Vec<(usize, f64)>,
+    /// Resident memory added by the session and one inference, MB.
+    pub memory_mb: f64,
+    /// Inferences that can run at once before p99 grows by more than the factor.
+    pub max_concurrency: usize,
+    /// p99 at each concurrency tried, ms.
+    pub concurrency_p99_ms: Vec<(usize, f64)>,
+}
+
+fn rss_mb() -> f64 {
+    // Resident pages from /proc/self/statm (Linux); 0 elsewhere.
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok()))
+        .map_or(0.0, |pages| pages * 4096.0 / 1e6)
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn mean_cv(xs: &[f64]) -> (f64, f64) {
+    let n = xs.len().max(1) as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    (mean, if mean > 0.0 { var.sqrt() / mean } else { 0.0 })
+}
+
+/// `alpha` of `latency(b) = l1 * (alpha + (1 - alpha) * b)` by least squares over `(b, ms)`
+/// points, clamped to [0, 1].
+pub fn fit_batch_alpha(l1: f64, points: &[(usize, f64)]) -> f64 {
+    // l(b)/l1 - 1 = (1 - alpha) (b - 1): a line through the origin.
+    let (mut sxy, mut sxx) = (0.0, 0.0);
+    for &(b, ms) in points {
+        let x = b as f64 - 1.0;
+        sxy += x * (ms / l1 - 1.0);
+        sxx += x * x;
+    }
+    if sxx == 0.0 {
+        return 0.0;
+    }
+    (1.0 - sxy / sxx).clamp(0.0, 1.0)
+}
+
+fn processor_for(ep: ExecutionProviderKind, id: &str, threads: usize, config: &ProfileConfig) -> Processor {
+    Processor {
+        id: id.to_string(),
+        kind: match ep {
+            ExecutionProviderKind::Cpu | ExecutionProviderKind::Xnnpack | ExecutionProviderKind::Openvino => {
+                ProcessorKind::Cpu
+            }
+            ExecutionProviderKind::Cuda | ExecutionProviderKind::Tensorrt => ProcessorKind::Gpu,
+            ExecutionProviderKind::TensorrtDla => ProcessorKind::Dla,
+            ExecutionProviderKind::Nnapi | ExecutionProviderKind::Qnn => ProcessorKind::Npu,
+            ExecutionProviderKind::Remote => ProcessorKind::Remote,
+        },
+        ep,
+        slots: 1,
+        max_batch: 1,
+        threads: Some(threads as u32),
+        idle_power_w: config.idle_power_w,
+        busy_power_w: config.busy_power_w,
+        dvfs_mhz: Vec::new(),
+        source: String::new(),
+    }
+}
+
+/// Parse a `--providers` entry (`cpu`, `cuda`, `tensorrt`, `tensorrt-dla`, ...).
+pub fn parse_provider(name: &str) -> Option<ExecutionProviderKind> {
+    [
+        ExecutionProviderKind::Cpu,
+        ExecutionProviderKind::Cuda,
+        ExecutionProviderKind::Tensorrt,
+        ExecutionProviderKind::TensorrtDla,
+        ExecutionProviderKind::Nnapi,
+        ExecutionProviderKind::Qnn,
+        ExecutionProviderKind::Xnnpack,
+        ExecutionProviderKind::Openvino,
+    ]
+    .into_iter()
+    .find(|k| ep::ep_name(*k) == name)
+}
+
+fn session(env: &ort::environment::Environment, p: &Processor, path: &Path) -> Result<ort::session::Session, String> {
+    let choice = ep::choose(p)?;
+    let e = |e: ort::Error<ort::session::builder::SessionBuilder>| e.to_string();
+    let mut b = ort::session::Session::builder(env)
+        .map_err(|e| e.to_string())?
+        .with_intra_threads(p.threads.unwrap_or(1) as usize)
+        .map_err(e)?
+        .with_intra_op_spinning(false)
+        .map_err(e)?;
+    if let Some(d) = choice.dispatch {
+        b = b
+            .with_execution_providers([d])
+            .map_err(|e| format!("{}: {e}", choice.name))?;
+    }
+    b.commit_from_file(path).map_err(|e| e.to_string())
+}
+
+fn info_of(s: &ort::session::Session, name: &str, path: &Path) -> Result<ModelInfo, String> {
+    let mut inputs = Vec::new();
+    for i in s.inputs() {
+        match i.dtype() {
+            ort::value::ValueType::Tensor { ty, shape, .. } if *ty == ort::value::TensorElementType::Float32 => {
+                inputs.push((i.name().to_string(), shape.to_vec()))
+            }
+            other => {
+                return Err(format!(
+                    "input \"{}\" is {other:?}; only f32 tensors are supported",
+                    i.name()
+                ))
+            }
+        }
+    }
+    Ok(ModelInfo {
+        name: name.to_string(),
+        path: path.to_path_buf(),
+        batchable: !inputs.is_empty() && inputs.iter().all(|(_, s)| s.first() == Some(&-1)),
+        inputs,
+        outputs: Vec::new(),
+    })
+}
+
+fn time_run(s: &mut ort::session::Session, inputs: &[ArrayD<f32>]) -> Result<f64, String> {
+    use ort::session::SessionInputValue;
+    let values: Vec<SessionInputValue<'_>> = inputs
+        .iter()
+        .map(|a| ort::value::TensorRef::from_array_view(a).map(Into::into))
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    let t = Instant::now();
+    let out = s.run(values.as_slice()).map_err(|e| e.to_string())?;
+    let ms = t.elapsed().as_secs_f64() * 1000.0;
+    drop(out);
+    Ok(ms)
+}
+
+/// Models to profile: every `*.onnx` in `dir`, sorted by name.
+pub fn models_in(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
+    let mut v: Vec<(String, PathBuf)> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "onnx"))
+        .filter_map(|p| Some((p.file_stem()?.to_str()?.to_string(), p.clone())))
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+/// Measure one model on one processor. `tick` is called after each timed unit of work.
+pub fn measure(
+    name: &str,
+    path: &Path,
+    processor: &Processor,
+    config: &ProfileConfig,
+    tick: &mut dyn FnMut(),
+) -> Result<Measurement, ExecError> {
+    let env = runtime::environment(None)?;
+    let err = |message: String| ExecError::Model {
+        model: name.to_string(),
+        path: path.to_path_buf(),
+        processor: processor.id.clone(),
+        ep: ep::ep_name(processor.ep).to_string(),
+        message,
+    };
+    let rss0 = rss_mb();
+    let mut s = session(&env, processor, path).map_err(err)?;
+    let info = info_of(&s, name, path).map_err(err)?;
+    let mut rng = rand::rng();
+    let x1 = info.random_inputs(&mut rng);
+    time_run(&mut s, &x1).map_err(err)?;
+    let memory_mb = (rss_mb() - rss0).max(0.0);
+    for _ in 0..config.warmup {
+        time_run(&mut s, &x1).map_err(err)?;
+    }
+    let mut lat = Vec::with_capacity(config.iters);
+    for _ in 0..config.iters.max(2) {
+        lat.push(time_run(&mut s, &x1).map_err(err)?);
+    }
+    tick();
+    let (mean_ms, cv) = mean_cv(&lat);
+    lat.sort_by(f64::total_cmp);
+    let p99_ms = percentile(&lat, 0.99);
+    let mut batch_ms = Vec::new();
+    if info.batchable {
+        for &b in &config.batches {
+            let xb = info.inputs_of_batch(b, &mut rng);
+            time_run(&mut s, &xb).map_err(err)?;
+            let n = (config.iters / 2).max(3);
+            let mut t = Vec::with_capacity(n);
+            for _ in 0..n {
+                t.push(time_run(&mut s, &xb).map_err(err)?);
+            }
+            batch_ms.push((b, mean_cv(&t).0));
+        }
+        tick();
+    }
+    let batch_alpha = (!batch_ms.is_empty()).then(|| fit_batch_alpha(mean_ms, &batch_ms));
+    drop(s);
+    // Concurrency: k threads, each with its own session, each running `iters` inferences.
+    let mut concurrency_p99_ms = vec![(1, p99_ms)];
+    let mut max_concurrency = 1;
+    for k in 2..=config.max_concurrency {
+        let results: Vec<Result<Vec<f64>, String>> = std::thread::scope(|sc| {
+            let handles: Vec<_> = (0..k)
+                .map(|_| {
+                    let env = env.clone();
+                    let x = x1.clone();
+                    sc.spawn(move || -> Result<Vec<f64>, String> {
+                        let mut s = session(&env, processor, path)?;
+                        time_run(&mut s, &x)?;
+                        (0..config.iters.max(2)).map(|_| time_run(&mut s, &x)).collect()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err("a profiling thread panicked".into())))
+                .collect()
+        });
+        let mut all = Vec::new();
+        for r in results {
+            all.extend(r.map_err(err)?);
+        }
+        all.sort_by(f64::total_cmp);
+        let p99 = percentile(&all, 0.99);
+        concurrency_p99_ms.push((k, p99));
+        tick();
+        if p99 > config.p99_factor * p99_ms {
+            break;
+        }
+        max_concurrency = k;
+    }
+    Ok(Measurement {
+        model: name.to_string(),
+        processor: processor.id.clone(),
+        mean_ms,
+        cv,
+        p99_ms,
+        batch_alpha,
+        batch_ms,
+        memory_mb,
+        max_concurrency,
+        concurrency_p99_ms,
+    })
+}
+
+/// Build the processors to profile from `--providers` names: ids are the provider names
+/// (`cpu`, `cuda`, ...; `tensorrt-dla` becomes `dla0`).
+pub fn processors(providers: &[ExecutionProviderKind], config: &ProfileConfig) -> Vec<Processor> {
+    providers
+        .iter()
+        .map(|&ep| {
+            let id = match ep {
+                ExecutionProviderKind::TensorrtDla => "dla0",
+                other => ep::ep_name(other),
+            };
+            let threads = if ep == ExecutionProviderKind::Cpu {
+                config.threads
+            } else {
+                1
+            };
+            processor_for(ep, id, threads, config)
+        })
+        .collect()
+}
+
+fn toml_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn key(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        s.to_string()
+    } else {
+        toml_str(s)
+    }
+}
+
+/// Write a device profile (DESIGN.md format, checked by parsing it back) from measurements.
+///
+/// A processor's `slots` is the smallest maximum concurrency over its models (what it can run
+/// at once without p99 blowing up); `max_batch` is the largest batch timed if any model on it
+/// has a dynamic batch dimension. Power is modelled from the configuration and says so.
+pub fn render(
+    name: &str,
+    host: &str,
+    processors: &[Processor],
+    measured: &[Measurement],
+    config: &ProfileConfig,
+) -> Result<String, String> {
+    let mut t = String::new();
+    let _ = writeln!(t, "name = {}", toml_str(name));
+    let _ = writeln!(t, "description = {}", toml_str(&format!("measured on {host}")));
+    let _ = writeln!(
+        t,
+        "source = {}",
+        toml_str(&format!(
+            "measured with cosched-bench profile on {host} (ONNX Runtime {}, {} warm-up + {} timed batch-1 runs per model and processor; batch_alpha fitted by least squares over batches {:?}; memory_mb is the resident-set growth of one session plus one inference; slots is the smallest Corun-style max concurrency over the models (largest number of concurrent inferences before p99 exceeds {}x its value at one); power is modelled: idle {} W, busy {} W per processor, no sensor read)",
+            runtime::loaded_library().map_or_else(|| "?".into(), |p| p.display().to_string()),
+            config.warmup,
+            config.iters,
+            config.batches,
+            config.p99_factor,
+            config.idle_power_w,
+            config.busy_power_w
+        ))
+    );
+    for p in processors {
+        let mine: Vec<&Measurement> = measured.iter().filter(|m| m.processor == p.id).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let slots = mine.iter().map(|m| m.max_concurrency).min().unwrap_or(1).max(1);
+        let max_batch = if mine.iter().any(|m| m.batch_alpha.is_some()) {
+            config.batches.iter().copied().max().unwrap_or(1).max(1)
+        } else {
+            1
+        };
+        let _ = writeln!(t, "\n[[processor]]");
+        let _ = writeln!(t, "id = {}", toml_str(&p.id));
+        let _ = writeln!(t, "kind = {}", toml_str(p.kind.as_str()));
+        let _ = writeln!(t, "ep = {}", toml_str(ep::ep_name(p.ep)));
+        let _ = writeln!(t, "slots = {slots}");
+        let _ = writeln!(t, "max_batch = {max_batch}");
+        if let Some(th) = p.threads {
+            let _ = writeln!(t, "threads = {th}");
+        }
+        let _ = writeln!(t, "idle_power_w = {:?}", p.idle_power_w);
+        let _ = writeln!(t, "busy_power_w = {:?}", p.busy_power_w);
+        let conc: Vec<String> = mine
+            .iter()
+            .map(|m| format!("{} {}", m.model, m.max_concurrency))
+            .collect();
+        let _ = writeln!(
+            t,
+            "source = {}",
+            toml_str(&format!(
+                "measured: max concurrency per model {}; power modelled (no sensor)",
+                conc.join(", ")
+            ))
+        );
+    }
+    let mut names: Vec<&str> = measured.iter().map(|m| m.model.as_str()).collect();
+    names.dedup();
+    names.sort();
+    names.dedup();
+    let r3 = |x: f64| (x * 1000.0).round() / 1000.0;
+    for name in names {
+        let mine: Vec<&Measurement> = measured.iter().filter(|m| m.model == name).collect();
+        let mem = mine.iter().map(|m| m.memory_mb).fold(0.0, f64::max).ceil().max(1.0);
+        let _ = writeln!(t, "\n[[model]]");
+        let _ = writeln!(t, "name = {}", toml_str(name));
+        let _ = writeln!(t, "memory_mb = {mem:?}");
+        let _ = writeln!(t, "[model.latency_ms]");
+        for m in &mine {
+            let _ = writeln!(t, "{} = {:?}", key(&m.processor), r3(m.mean_ms).max(0.001));
+        }
+        let _ = writeln!(t, "[model.latency_cv]");
+        for m in &mine {
+            let _ = writeln!(t, "{} = {:?}", key(&m.processor), r3(m.cv));
+        }
+        if mine.iter().any(|m| m.batch_alpha.is_some()) {
+            let _ = writeln!(t, "[model.batch_alpha]");
+            for m in &mine {
+                if let Some(a) = m.batch_alpha {
+                    let _ = writeln!(t, "{} = {:?}", key(&m.processor), r3(a));
+                }
+            }
+        }
+        let _ = writeln!(t, "[model.source]");
+        for m in &mine {
+            let batches: Vec<String> = m.batch_ms.iter().map(|(b, ms)| format!("b{b} {ms:.3} ms")).collect();
+            let conc: Vec<String> = m
+                .concurrency_p99_ms
+                .iter()
+                .map(|(k, ms)| format!("{k}: {ms:.3}"))
+                .collect();
+            let _ = writeln!(
+                t,
+                "{} = {}",
+                key(&m.processor),
+                toml_str(&format!(
+                    "measured on {host}: batch-1 mean {:.3} ms, cv {:.3}, p99 {:.3} ms{}; p99 ms by concurrency {}",
+                    m.mean_ms,
+                    m.cv,
+                    m.p99_ms,
+                    if batches.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; {}", batches.join(", "))
+                    },
+                    conc.join(", ")
+                ))
+            );
+        }
+    }
+    DeviceProfile::from_toml_str(&t, name).map_err(|e| format!("the profile written does not parse back: {e}"))?;
+    Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_alpha_recovers_a_linear_model() {
+        let l1 = 10.0;
+        let a = 0.3;
+        let pts: Vec<(usize, f64)> = [2, 4, 8]
+            .iter()
+            .map(|&b| (b, l1 * (a + (1.0 - a) * b as f64)))
+            .collect();
+        assert!((fit_batch_alpha(l1, &pts) - a).abs() < 1e-9);
+        assert_eq!(fit_batch_alpha(l1, &[]), 0.0);
+    }
+
+    #[test]
+    fn rendered_profile_parses() {
+        let cfg = ProfileConfig::default();
+        let procs = processors(&[ExecutionProviderKind::Cpu], &cfg);
+        let m = Measurement {
+            model: "tiny".into(),
+            processor: "cpu".into(),
+            mean_ms: 0.05,
+            cv: 0.1,
+            p99_ms: 0.07,
+            batch_alpha: Some(0.4),
+            batch_ms: vec![(2, 0.07)],
+            memory_mb: 2.0,
+            max_concurrency: 2,
+            concurrency_p99_ms: vec![(1, 0.07), (2, 0.08)],
+        };
+        let t = render("host", "a \"test\" host", &procs, &[m], &cfg).unwrap();
+        let d = DeviceProfile::from_toml_str(&t, "x").unwrap();
+        assert_eq!(d.processors[0].slots, 2);
+        assert_eq!(d.processors[0].max_batch, 8);
+        assert!(d.source.starts_with("measured with cosched-bench profile on"));
+    }
+}
