@@ -6,7 +6,7 @@
 #
 # The wheel's SHA-256 is pinned below; a mismatch aborts. The result is git-ignored.
 # cosched finds the library through ORT_DYLIB_PATH, else third_party/onnxruntime/libonnxruntime.so*
-# under the current folder or under any ancestor of the executable. See docs/onnxruntime.md for
+# under the current folder, its ancestors, or any ancestor of the executable. See docs/onnxruntime.md for
 # Jetson and Android.
 set -euo pipefail
 

@@ -3,9 +3,11 @@
 //! Lookup order:
 //! 1. an explicit path ([`ExecutorConfig::ort_library`](crate::ExecutorConfig::ort_library)),
 //! 2. the `ORT_DYLIB_PATH` environment variable,
-//! 3. `third_party/onnxruntime/libonnxruntime.so*` under the current folder,
+//! 3. `third_party/onnxruntime/libonnxruntime.so*` under the current folder or any of its
+//!    ancestors (cargo runs tests from the crate's folder, below the repository root),
 //! 4. the same under each ancestor folder of the running executable (so `target/debug/...`
-//!    binaries and tests find the copy `scripts/fetch-onnxruntime.sh` put in the repository).
+//!    binaries find the copy `scripts/fetch-onnxruntime.sh` put in the repository, even when
+//!    started from elsewhere; a `CARGO_TARGET_DIR` outside the repository is covered by 3).
 //!
 //! Loading goes through `ort::init_from`, so a missing or broken library is an
 //! [`ExecError::Library`], never a panic.
@@ -59,7 +61,7 @@ fn lib_in(dir: &Path) -> Option<PathBuf> {
 }
 
 /// Look the library up: `explicit`, else `env_value` (the value of `ORT_DYLIB_PATH`), else
-/// `third_party/onnxruntime/` under `cwd`, else under each ancestor of `exe`.
+/// `third_party/onnxruntime/` under `cwd` or its ancestors, else under each ancestor of `exe`.
 ///
 /// An explicit path or `ORT_DYLIB_PATH` that does not exist is not skipped: it is reported as
 /// not found, so that a typo is not hidden by another copy.
@@ -78,9 +80,11 @@ pub fn lookup_in(explicit: Option<&Path>, env_value: Option<&str>, cwd: Option<&
         }
     }
     if let Some(cwd) = cwd {
-        tried.push(format!("{}", cwd.join(THIRD_PARTY_DIR).display()));
-        if let Some(p) = lib_in(cwd) {
-            return Lookup { found: Some(p), tried };
+        for dir in cwd.ancestors() {
+            tried.push(format!("{}", dir.join(THIRD_PARTY_DIR).display()));
+            if let Some(p) = lib_in(dir) {
+                return Lookup { found: Some(p), tried };
+            }
         }
     }
     if let Some(exe) = exe {
@@ -176,6 +180,9 @@ mod tests {
         assert_eq!(l.found, Some(lib_dir.join("libonnxruntime.so.1.31.1")));
         let l = lookup_in(None, Some("/missing/lib.so"), None, Some(&exe));
         assert_eq!(l.found, None);
+        // Tests run from a crate folder below the repository root.
+        let l = lookup_in(None, None, Some(&dir.join("crates/some-crate")), None);
+        assert_eq!(l.found, Some(lib_dir.join("libonnxruntime.so.1.31.1")));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
