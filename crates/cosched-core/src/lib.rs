@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod objective;
 pub mod observation;
 pub mod policy;
+pub mod queue;
 pub mod workload;
 
 pub use baselines::{baseline, BASELINE_NAMES};
@@ -32,4 +33,5 @@ pub use metrics::{LatencySummary, MetricsRecorder, ProcessorReport, RunInfo, Run
 pub use objective::ObjectiveWeights;
 pub use observation::{Observation, ProcessorView, RequestView, OBSERVATION_VERSION};
 pub use policy::{Action, Outcome, Policy, QueueOrder};
+pub use queue::{PolicyQueue, Queued};
 pub use workload::{saturation_rps, Arrival, ResolvedArrival, ResolvedStream, ResolvedWorkload, Slo, Stream, Workload};

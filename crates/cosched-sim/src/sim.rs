@@ -2,14 +2,14 @@
 
 use cosched_core::{
     Action, DeviceProfile, LatencyEstimator, MetricsRecorder, ModelId, ObjectiveWeights, Observation, Outcome, Policy,
-    ProcessorId, ProcessorView, QueueOrder, RequestId, RequestView, ResolvedArrival, ResolvedWorkload, RunInfo,
-    RunReport, StreamId,
+    PolicyQueue, ProcessorId, ProcessorView, QueueOrder, Queued, RequestId, RequestView, ResolvedArrival,
+    ResolvedWorkload, RunInfo, RunReport, StreamId,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp1, StandardNormal};
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::BinaryHeap;
 use std::sync::Arc;
 use thiserror::Error;
 
@@ -75,70 +75,15 @@ struct Request {
     est_ms: f64,
 }
 
-/// Orders requests for least-slack-first queues: smallest key first, then arrival order.
-#[derive(Debug, Clone, Copy)]
-struct SlackKeyed {
-    key: f64,
-    req: Request,
-}
-
-impl PartialEq for SlackKeyed {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
+impl Queued for Request {
+    fn seq(&self) -> u64 {
+        self.id
     }
-}
-impl Eq for SlackKeyed {}
-impl PartialOrd for SlackKeyed {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
+    fn model(&self) -> ModelId {
+        self.model
     }
-}
-impl Ord for SlackKeyed {
-    fn cmp(&self, other: &Self) -> Ordering {
-        // BinaryHeap is a max-heap: reverse so the least slack pops first.
-        other.key.total_cmp(&self.key).then(other.req.id.cmp(&self.req.id))
-    }
-}
-
-#[derive(Debug)]
-enum Queue {
-    Fifo(VecDeque<Request>),
-    Slack(BinaryHeap<SlackKeyed>),
-}
-
-impl Queue {
-    fn len(&self) -> usize {
-        match self {
-            Queue::Fifo(q) => q.len(),
-            Queue::Slack(q) => q.len(),
-        }
-    }
-    fn push(&mut self, req: Request) {
-        match self {
-            Queue::Fifo(q) => q.push_back(req),
-            Queue::Slack(q) => q.push(SlackKeyed {
-                key: req.arrival_ms + req.slo_ms - req.est_ms,
-                req,
-            }),
-        }
-    }
-    fn pop(&mut self) -> Option<Request> {
-        match self {
-            Queue::Fifo(q) => q.pop_front(),
-            Queue::Slack(q) => q.pop().map(|k| k.req),
-        }
-    }
-    fn peek_model(&self) -> Option<ModelId> {
-        match self {
-            Queue::Fifo(q) => q.front().map(|r| r.model),
-            Queue::Slack(q) => q.peek().map(|k| k.req.model),
-        }
-    }
-    fn drain_all(&mut self) -> Vec<Request> {
-        match self {
-            Queue::Fifo(q) => q.drain(..).collect(),
-            Queue::Slack(q) => q.drain().map(|k| k.req).collect(),
-        }
+    fn slack_key(&self) -> f64 {
+        self.arrival_ms + self.slo_ms - self.est_ms
     }
 }
 
@@ -151,7 +96,7 @@ struct Slot {
 
 #[derive(Debug)]
 struct ProcState {
-    queue: Queue,
+    queue: PolicyQueue<Request>,
     slots: Vec<Slot>,
     free: Vec<usize>,
     active: u32,
@@ -302,10 +247,7 @@ impl Simulator {
             .iter()
             .enumerate()
             .map(|(i, p)| ProcState {
-                queue: match order {
-                    QueueOrder::Fifo => Queue::Fifo(VecDeque::new()),
-                    QueueOrder::LeastSlackFirst => Queue::Slack(BinaryHeap::new()),
-                },
+                queue: PolicyQueue::new(order),
                 slots: (0..p.slots).map(|_| Slot::default()).collect(),
                 free: (0..p.slots as usize).rev().collect(),
                 active: 0,
