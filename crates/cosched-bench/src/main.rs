@@ -3,6 +3,7 @@
 //! Exit codes: 0 on success, 2 on bad input (with a one-line reason naming the file and the
 //! problem), 1 on any other failure.
 
+mod cmd_eval;
 mod cmd_real;
 mod inputs;
 mod plot;
@@ -56,6 +57,8 @@ enum Command {
     Run(cmd_real::RunArgs),
     /// Measure a device profile of this machine's ONNX Runtime execution providers.
     Profile(cmd_real::ProfileArgs),
+    /// Compare one policy with every baseline over devices x workloads x loads (simulated).
+    Evaluate(cmd_eval::EvalArgs),
 }
 
 #[derive(Args)]
@@ -160,6 +163,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Run(args) => cmd_real::run(args),
         Command::Profile(args) => cmd_real::profile(args),
+        Command::Evaluate(args) => cmd_eval::evaluate(args),
     }
 }
 
