@@ -37,6 +37,16 @@ impl Bar {
         self.inner.set_position((f.clamp(0.0, 1.0) * 1000.0) as u64);
     }
 
+    /// Steps done so far.
+    pub fn set_position(&self, pos: u64) {
+        self.inner.set_position(pos)
+    }
+
+    /// Replace the label.
+    pub fn set_message(&self, msg: String) {
+        self.inner.set_message(msg)
+    }
+
     /// Remove the bar.
     pub fn finish(&self) {
         self.inner.finish_and_clear()

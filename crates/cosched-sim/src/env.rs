@@ -1,7 +1,7 @@
 //! The reinforcement-learning environment over the simulator.
 
 use crate::sim::{SimConfig, SimError, Simulator};
-use cosched_core::{Action, DeviceProfile, Observation, QueueOrder, ResolvedWorkload, RunReport};
+use cosched_core::{Action, DeviceProfile, Observation, Outcome, QueueOrder, ResolvedWorkload, RunReport};
 
 /// What one [`SimEnv::step`] returns.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -59,17 +59,30 @@ pub struct SimEnv {
     device: DeviceProfile,
     workload: ResolvedWorkload,
     config: SimConfig,
+    order: QueueOrder,
     sim: Simulator,
 }
 
 impl SimEnv {
     /// An environment whose first episode starts at once.
     pub fn new(device: &DeviceProfile, workload: &ResolvedWorkload, config: SimConfig) -> Result<SimEnv, SimError> {
-        let sim = Simulator::new(device, workload, QueueOrder::Fifo, &config)?;
+        Self::with_queue_order(device, workload, config, QueueOrder::Fifo)
+    }
+
+    /// An environment whose processors take requests from their queues in `order` (a learning
+    /// policy trains under the queue order it will be deployed with).
+    pub fn with_queue_order(
+        device: &DeviceProfile,
+        workload: &ResolvedWorkload,
+        config: SimConfig,
+        order: QueueOrder,
+    ) -> Result<SimEnv, SimError> {
+        let sim = Simulator::new(device, workload, order, &config)?;
         Ok(SimEnv {
             device: device.clone(),
             workload: workload.clone(),
             config,
+            order,
             sim,
         })
     }
@@ -77,7 +90,7 @@ impl SimEnv {
     /// Start a new episode with another seed (and so other arrivals and service times).
     pub fn reset(&mut self, seed: u64) -> Option<&Observation> {
         self.config.seed = seed;
-        self.sim = Simulator::new(&self.device, &self.workload, QueueOrder::Fifo, &self.config)
+        self.sim = Simulator::new(&self.device, &self.workload, self.order, &self.config)
             .expect("the configuration was accepted by new()");
         self.sim.next_decision()
     }
@@ -89,12 +102,24 @@ impl SimEnv {
 
     /// Place the waiting request and run to the next decision.
     pub fn step(&mut self, action: Action) -> Step {
+        self.advance(action, |_| {})
+    }
+
+    /// Like [`SimEnv::step`], and also hands over the outcomes of the requests that completed
+    /// (appended to `outcomes`), so that a learner can credit each request's cost to the
+    /// decision that placed it (matched by [`Outcome::request`]).
+    pub fn step_with_outcomes(&mut self, action: Action, outcomes: &mut Vec<Outcome>) -> Step {
+        self.advance(action, |o| outcomes.push(o))
+    }
+
+    fn advance(&mut self, action: Action, mut sink: impl FnMut(Outcome)) -> Step {
         self.sim.dispatch(action);
         let done = self.sim.next_decision().is_none();
         let w = self.config.weights;
         let mut reward = 0.0;
         for o in self.sim.take_outcomes() {
             reward -= w.request_cost(o.latency_ms, o.slo_ms, o.violated, o.energy_j, o.reference_energy_j);
+            sink(o);
         }
         Step { reward, done }
     }

@@ -597,7 +597,7 @@ impl Simulator {
             }
             let queued: f64 = batch.iter().map(|r| r.est_ms).sum();
             st.queued_work_ms = (st.queued_work_ms - queued).max(0.0);
-            if st.queue.len() == 0 {
+            if st.queue.is_empty() {
                 st.queued_work_ms = 0.0; // drop accumulated rounding
             }
             self.start(p, slot, batch);

@@ -1,0 +1,65 @@
+//! # cosched-rl
+//!
+//! The deep-reinforcement-learning scheduler of cosched: a burn Q-network trained in the
+//! simulator, saved as a policy file, and deployed as an allocation-free [`DrlPolicy`].
+//!
+//! ## Design, and why
+//!
+//! - **Double DQN with a dueling head and action masking.** Placement is one discrete choice
+//!   among a handful of processors per request, taken hundreds of times a second: a value-based
+//!   agent fits (one forward per decision, argmax, no sampling), learns off-policy from a replay
+//!   buffer, and masking is exact (invalid processors get no Q-value in the argmax, neither when
+//!   acting nor in the bootstrap target). Double DQN curbs the overestimation that a max over
+//!   noisy latencies produces; the dueling split learns "how bad is this moment" (load) apart
+//!   from "which processor is better now".
+//! - **Residual over a heuristic prior.** `Q(s, a) = prior(s, a) + net(s)_a`, where the prior
+//!   is minus the estimated finish time of the request on `a` in deadlines (Band's HEFT-like
+//!   earliest-finish rule) and the network's heads start at zero. An untrained policy is
+//!   therefore exactly earliest-finish with least-slack-first queues, the strongest baseline
+//!   family, and training only has to learn corrections (residual policy learning, Silver et
+//!   al. 2018; Johannink et al. 2019): where to trade a little latency for energy, which
+//!   processor to keep free for tight deadlines, how to absorb bursts.
+//! - **Per-request credit.** The environment's reward arrives as completions, long after the
+//!   placement. Each request's own share of the objective (`ObjectiveWeights::request_cost`,
+//!   clipped under overload) is credited to the transition that placed it, and the discounted
+//!   bootstrap (`gamma` 0.9 per placement) carries the effect on the requests that follow.
+//! - **Randomised training.** Each episode draws a training workload, a load from light to
+//!   overload (a curriculum widens the range over the first third of training), a duration, and
+//!   a "true" board whose latencies and powers differ from the profile by up to +-20 %, so the
+//!   policy must work from estimates that are a little wrong. Two built-in workloads
+//!   ([`HELD_OUT_WORKLOADS`]) are never trained on.
+//! - **Keep the best.** The weights are evaluated every `eval_every` placements on fixed cases
+//!   against the prior alone; only an improvement replaces the kept weights, so a shipped
+//!   policy is never worse than its prior on those cases.
+//! - **Fast deployment.** The trained weights are exported to [`PlainMlp`], a forward in plain
+//!   Rust over preallocated buffers (a test checks it against burn's within 1e-5); deciding
+//!   never allocates and never touches the disk.
+//!
+//! ```no_run
+//! use cosched_core::DeviceProfile;
+//! use cosched_rl::{train, Manifest, TrainConfig, save_policy, load_policy};
+//! use std::path::Path;
+//!
+//! let device = DeviceProfile::builtin("jetson-orin-nano").unwrap();
+//! let cfg = TrainConfig { steps: 50_000, ..TrainConfig::new(device.clone()) };
+//! let trained = train(&cfg, &mut |p| eprintln!("{}/{}", p.step, p.total)).unwrap();
+//! let manifest = Manifest::new(&cfg, &trained, "example");
+//! save_policy(Path::new("nano.policy"), &manifest, &trained.weights).unwrap();
+//! let policy = load_policy(Path::new("nano.policy"), &device).unwrap();
+//! ```
+
+#![warn(missing_docs)]
+
+mod error;
+pub mod features;
+pub mod net;
+pub mod plain;
+mod policy;
+pub mod policy_file;
+pub mod train;
+
+pub use error::{PolicyFileError, RlError};
+pub use plain::PlainMlp;
+pub use policy::DrlPolicy;
+pub use policy_file::{device_hash, load_policy, load_policy_files, save_policy, Manifest};
+pub use train::{train, TrainConfig, TrainProgress, TrainedPolicy, HELD_OUT_WORKLOADS};

@@ -1,0 +1,93 @@
+//! The Q-network in burn: what is trained, saved in burn's own file format, and exported to
+//! [`PlainMlp`] for deployment.
+
+use crate::plain::PlainMlp;
+use burn::module::Module;
+use burn::nn::{Initializer, Linear, LinearConfig, Relu};
+use burn::prelude::*;
+use burn::store::{ModuleRecord, RecordError};
+
+/// A dueling MLP over the observation vector, one output per processor. The heads start at
+/// zero, so an untrained network adds nothing to the heuristic prior.
+#[derive(Module, Debug)]
+pub struct QNet {
+    l1: Linear,
+    l2: Linear,
+    value: Linear,
+    advantage: Linear,
+    relu: Relu,
+}
+
+impl QNet {
+    /// A fresh network on `device` (the caller seeds the device for reproducible weights).
+    pub fn new(device: &Device, inputs: usize, hidden: usize, actions: usize) -> QNet {
+        let head = |o| {
+            LinearConfig::new(hidden, o)
+                .with_initializer(Initializer::Zeros)
+                .init(device)
+        };
+        QNet {
+            l1: LinearConfig::new(inputs, hidden).init(device),
+            l2: LinearConfig::new(hidden, hidden).init(device),
+            value: head(1),
+            advantage: head(actions),
+            relu: Relu::new(),
+        }
+    }
+
+    /// Residual Q-values `[batch, actions]` (without the prior).
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let h = self.relu.forward(self.l1.forward(x));
+        let h = self.relu.forward(self.l2.forward(h));
+        let v = self.value.forward(h.clone());
+        let a = self.advantage.forward(h);
+        let mean = a.clone().mean_dim(1);
+        a - mean + v
+    }
+
+    /// The weights as plain arrays for the allocation-free deployed forward.
+    pub fn to_plain(&self) -> PlainMlp {
+        let w = |l: &Linear| l.weight.val().into_data().try_to_vec::<f32>().expect("f32 weights");
+        let b = |l: &Linear| {
+            l.bias
+                .as_ref()
+                .expect("layers are built with a bias")
+                .val()
+                .into_data()
+                .try_to_vec::<f32>()
+                .expect("f32 bias")
+        };
+        let [inputs, hidden] = self.l1.weight.val().dims();
+        let actions = self.advantage.weight.val().dims()[1];
+        PlainMlp {
+            inputs,
+            hidden,
+            actions,
+            w1: w(&self.l1),
+            b1: b(&self.l1),
+            w2: w(&self.l2),
+            b2: b(&self.l2),
+            wv: w(&self.value),
+            bv: b(&self.value),
+            wa: w(&self.advantage),
+            ba: b(&self.advantage),
+        }
+    }
+
+    /// The weights in burn's file format (burnpack bytes).
+    pub fn to_bytes(&self) -> Result<Vec<u8>, RecordError> {
+        Ok(self.clone().into_record().into_bytes()?.to_vec())
+    }
+
+    /// A network of this shape with weights read from burnpack bytes.
+    pub fn from_bytes(
+        device: &Device,
+        inputs: usize,
+        hidden: usize,
+        actions: usize,
+        bytes: &[u8],
+    ) -> Result<QNet, RecordError> {
+        let record = ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes.to_vec()))?;
+        QNet::new(device, inputs, hidden, actions).try_load_record(record)
+    }
+}

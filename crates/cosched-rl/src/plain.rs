@@ -1,0 +1,109 @@
+//! The deployed forward pass: the Q-network's weights in plain `f32` arrays, evaluated without
+//! allocating. burn's own forward at batch 1 costs several microseconds of dispatch per layer;
+//! this one is a few dot products (a test proves both agree within 1e-5).
+
+use crate::features::{prior, valid};
+
+/// A dueling MLP: two ReLU hidden layers, a value head and an advantage head;
+/// `q = value + advantage - mean(advantage)` (the residual over the prior, see [`crate`]).
+///
+/// Weights are stored `[inputs][outputs]` row-major, as burn's `Linear` stores them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlainMlp {
+    pub(crate) inputs: usize,
+    pub(crate) hidden: usize,
+    pub(crate) actions: usize,
+    pub(crate) w1: Vec<f32>,
+    pub(crate) b1: Vec<f32>,
+    pub(crate) w2: Vec<f32>,
+    pub(crate) b2: Vec<f32>,
+    pub(crate) wv: Vec<f32>,
+    pub(crate) bv: Vec<f32>,
+    pub(crate) wa: Vec<f32>,
+    pub(crate) ba: Vec<f32>,
+}
+
+/// `out = relu?(x W + b)` for `W` stored `[x.len()][out.len()]`.
+#[inline]
+fn dense(x: &[f32], w: &[f32], b: &[f32], out: &mut [f32], relu: bool) {
+    out.copy_from_slice(b);
+    let n = out.len();
+    for (i, &xi) in x.iter().enumerate() {
+        if xi == 0.0 {
+            // Many features are zero (one-hot, unavailable processors): skip their rows.
+            continue;
+        }
+        let row = &w[i * n..(i + 1) * n];
+        for (o, &wij) in out.iter_mut().zip(row) {
+            *o += xi * wij;
+        }
+    }
+    if relu {
+        for o in out.iter_mut() {
+            *o = o.max(0.0);
+        }
+    }
+}
+
+impl PlainMlp {
+    /// Length of the input (observation) vector.
+    pub fn inputs(&self) -> usize {
+        self.inputs
+    }
+
+    /// Number of actions (processors).
+    pub fn actions(&self) -> usize {
+        self.actions
+    }
+
+    /// Scratch space [`PlainMlp::forward`] needs.
+    pub fn scratch_len(&self) -> usize {
+        2 * self.hidden
+    }
+
+    /// The network's output (the residual, without the prior) for one input. No allocation.
+    pub fn forward(&self, x: &[f32], scratch: &mut [f32], out: &mut [f32]) {
+        let (h1, h2) = scratch.split_at_mut(self.hidden);
+        dense(x, &self.w1, &self.b1, h1, true);
+        dense(h1, &self.w2, &self.b2, &mut h2[..self.hidden], true);
+        let mut v = [0.0f32];
+        dense(&h2[..self.hidden], &self.wv, &self.bv, &mut v, false);
+        dense(&h2[..self.hidden], &self.wa, &self.ba, out, false);
+        let mean = out.iter().sum::<f32>() / out.len() as f32;
+        for o in out.iter_mut() {
+            *o += v[0] - mean;
+        }
+    }
+
+    /// Q-values (prior + residual) for one observation vector, written into `q`.
+    pub fn q_values(&self, x: &[f32], n_models: usize, scratch: &mut [f32], q: &mut [f32]) {
+        self.forward(x, scratch, q);
+        for (a, qa) in q.iter_mut().enumerate() {
+            *qa += prior(x, n_models, a);
+        }
+    }
+
+    /// The valid action with the highest Q-value (first on ties), or `None` if none is valid.
+    pub fn greedy(&self, x: &[f32], n_models: usize, scratch: &mut [f32], q: &mut [f32]) -> Option<usize> {
+        self.q_values(x, n_models, scratch, q);
+        let mut best: Option<(f32, usize)> = None;
+        for (a, &qa) in q.iter().enumerate() {
+            if valid(x, n_models, a) && best.is_none_or(|(b, _)| qa > b) {
+                best = Some((qa, a));
+            }
+        }
+        best.map(|(_, a)| a)
+    }
+
+    /// All weights, for checksums in tests.
+    pub fn parameter_count(&self) -> usize {
+        self.w1.len()
+            + self.b1.len()
+            + self.w2.len()
+            + self.b2.len()
+            + self.wv.len()
+            + self.bv.len()
+            + self.wa.len()
+            + self.ba.len()
+    }
+}

@@ -1,0 +1,502 @@
+//! Training the agent in the simulator: randomised workloads, loads and profiles, Double DQN
+//! updates with burn, periodic evaluation, best-checkpoint selection.
+
+use crate::error::RlError;
+use crate::features::{prior, valid};
+use crate::net::QNet;
+use crate::plain::PlainMlp;
+use crate::policy::DrlPolicy;
+use burn::nn::loss::{HuberLossConfig, Reduction};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::prelude::*;
+use cosched_core::{DeviceProfile, ObjectiveWeights, Observation, Outcome, QueueOrder, Workload};
+use cosched_sim::{simulate, SimConfig, SimEnv};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Built-in workloads kept out of training, to measure generalisation to mixes never seen.
+pub const HELD_OUT_WORKLOADS: &[&str] = &["mixed-slo", "bursty-multitenant"];
+
+/// A request's cost is clipped here before it becomes a reward: under overload a single
+/// request can cost hundreds of deadlines, which would swamp every gradient.
+const MAX_REQUEST_COST: f64 = 12.0;
+
+/// Settings of one training run. [`TrainConfig::new`] gives the defaults used for the shipped
+/// policies.
+#[derive(Debug, Clone)]
+pub struct TrainConfig {
+    /// The device profile the policy is for.
+    pub device: DeviceProfile,
+    /// Training workloads (name, workload).
+    pub workloads: Vec<(String, Workload)>,
+    /// Name of the objective (`balanced`, `latency`, `energy`, or the weights).
+    pub objective_name: String,
+    /// Objective weights: the reward is minus each request's share of this objective.
+    pub weights: ObjectiveWeights,
+    /// Environment steps (placements) to train for.
+    pub steps: u64,
+    /// Seed of everything random in training.
+    pub seed: u64,
+    /// Width of the two hidden layers.
+    pub hidden: usize,
+    /// Minibatch size.
+    pub batch: usize,
+    /// Discount per placement.
+    pub gamma: f32,
+    /// Adam learning rate.
+    pub learning_rate: f64,
+    /// One gradient update every this many placements.
+    pub train_every: u64,
+    /// Updates between copies of the online network into the target network.
+    pub target_sync: u64,
+    /// Replay buffer capacity, transitions.
+    pub replay_capacity: usize,
+    /// Exploration: epsilon from `epsilon.0` down to `epsilon.1` over the first half of training.
+    pub epsilon: (f64, f64),
+    /// Simulated seconds per training episode (uniform in this range).
+    pub episode_s: (f64, f64),
+    /// Load of a training episode (uniform in this range; the upper end overloads).
+    pub load: (f64, f64),
+    /// Each latency and power figure of the episode's true board is the profile's times
+    /// U(1 - perturb, 1 + perturb).
+    pub perturb: f64,
+    /// Placements between evaluations.
+    pub eval_every: u64,
+    /// Loads of the evaluation cases.
+    pub eval_loads: Vec<f64>,
+    /// Simulated seconds of an evaluation run.
+    pub eval_duration_s: f64,
+}
+
+impl TrainConfig {
+    /// Defaults for `device`: every built-in workload but [`HELD_OUT_WORKLOADS`], balanced
+    /// objective.
+    pub fn new(device: DeviceProfile) -> TrainConfig {
+        let workloads = Workload::builtin_names()
+            .filter(|n| !HELD_OUT_WORKLOADS.contains(n))
+            .filter_map(|n| Workload::builtin(n).map(|w| (n.to_string(), w)))
+            .collect();
+        TrainConfig {
+            device,
+            workloads,
+            objective_name: "balanced".into(),
+            weights: ObjectiveWeights::BALANCED,
+            steps: 300_000,
+            seed: 1,
+            hidden: 64,
+            batch: 64,
+            gamma: 0.9,
+            learning_rate: 5e-4,
+            train_every: 4,
+            target_sync: 500,
+            replay_capacity: 100_000,
+            epsilon: (0.2, 0.02),
+            episode_s: (5.0, 15.0),
+            load: (0.3, 1.2),
+            perturb: 0.2,
+            eval_every: 50_000,
+            eval_loads: vec![0.5, 0.8, 0.95],
+            eval_duration_s: 20.0,
+        }
+    }
+}
+
+/// Progress reported during [`train`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainProgress {
+    /// Placements so far.
+    pub step: u64,
+    /// Placements in total.
+    pub total: u64,
+    /// Episodes finished.
+    pub episodes: u64,
+    /// Return (sum of rewards) of the last finished episode, per request.
+    pub last_return_per_request: Option<f64>,
+    /// Mean over evaluation cases of objective / prior's objective, at the last evaluation.
+    pub eval_ratio: Option<f64>,
+    /// The best such ratio so far (the weights kept).
+    pub best_ratio: f64,
+}
+
+/// One evaluation case and its result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalCase {
+    /// Workload name.
+    pub workload: String,
+    /// Load.
+    pub load: f64,
+    /// Objective of the trained policy.
+    pub objective: f64,
+    /// Objective of the prior alone (earliest-finish placement, least-slack queues).
+    pub prior_objective: f64,
+}
+
+/// The outcome of [`train`]: the best network found, in burn's format and as plain weights.
+#[derive(Debug, Clone)]
+pub struct TrainedPolicy {
+    /// Weights in burn's file format (burnpack).
+    pub weights: Vec<u8>,
+    /// The same weights for the deployed forward.
+    pub plain: PlainMlp,
+    /// Hidden width.
+    pub hidden: usize,
+    /// Placements trained.
+    pub steps: u64,
+    /// Placement at which the kept weights were evaluated (0: the untrained prior was best).
+    pub best_step: u64,
+    /// Evaluation of the kept weights.
+    pub eval: Vec<EvalCase>,
+    /// Mean objective ratio to the prior over the evaluation cases (lower is better).
+    pub eval_ratio: f64,
+    /// Wall-clock seconds spent.
+    pub wall_s: f64,
+}
+
+struct Replay {
+    inputs: usize,
+    cap: usize,
+    len: usize,
+    next: usize,
+    obs: Vec<f32>,
+    next_obs: Vec<f32>,
+    action: Vec<u16>,
+    reward: Vec<f32>,
+    done: Vec<bool>,
+}
+
+impl Replay {
+    fn new(inputs: usize, cap: usize) -> Replay {
+        Replay {
+            inputs,
+            cap,
+            len: 0,
+            next: 0,
+            obs: vec![0.0; inputs * cap],
+            next_obs: vec![0.0; inputs * cap],
+            action: vec![0; cap],
+            reward: vec![0.0; cap],
+            done: vec![false; cap],
+        }
+    }
+
+    fn push(&mut self, obs: &[f32], action: u16, reward: f32, next_obs: Option<&[f32]>) {
+        let i = self.next;
+        let n = self.inputs;
+        self.obs[i * n..(i + 1) * n].copy_from_slice(obs);
+        match next_obs {
+            Some(o) => self.next_obs[i * n..(i + 1) * n].copy_from_slice(o),
+            None => self.next_obs[i * n..(i + 1) * n].fill(0.0),
+        }
+        self.action[i] = action;
+        self.reward[i] = reward;
+        self.done[i] = next_obs.is_none();
+        self.next = (i + 1) % self.cap;
+        self.len = (self.len + 1).min(self.cap);
+    }
+}
+
+/// A placement waiting for its request's outcome.
+struct Pending {
+    obs: Vec<f32>,
+    action: u16,
+    reward: Option<f32>,
+}
+
+/// The device with every latency and power multiplied by U(1 - p, 1 + p).
+pub fn perturbed(device: &DeviceProfile, p: f64, rng: &mut impl Rng) -> DeviceProfile {
+    let mut d = device.clone();
+    if p <= 0.0 {
+        return d;
+    }
+    let f = |rng: &mut dyn rand::RngCore| 1.0 + rng.random_range(-p..p);
+    for proc_ in &mut d.processors {
+        let k = f(rng);
+        proc_.idle_power_w *= k;
+        proc_.busy_power_w *= k;
+    }
+    for m in &mut d.models {
+        for o in m.on.iter_mut().flatten() {
+            o.mean_ms *= f(rng);
+        }
+    }
+    d
+}
+
+/// Train a policy. `progress` is called after every episode.
+pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Result<TrainedPolicy, RlError> {
+    let started = std::time::Instant::now();
+    let device = &cfg.device;
+    if cfg.workloads.is_empty() {
+        return Err(RlError::Config("no training workloads".into()));
+    }
+    if cfg.steps == 0 || cfg.batch == 0 || cfg.hidden == 0 {
+        return Err(RlError::Config("steps, batch and hidden must be positive".into()));
+    }
+    let n_proc = device.processors.len();
+    let n_models = device.models.len();
+    let inputs = Observation::feature_len(n_proc, n_models);
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+
+    let bdev = Device::flex().autodiff();
+    bdev.seed(cfg.seed);
+    let mut net = QNet::new(&bdev, inputs, cfg.hidden, n_proc);
+    let mut optim = AdamConfig::new().init();
+    let huber = HuberLossConfig::new(1.0).init();
+    let mut acting = net.to_plain();
+    let mut target = acting.clone();
+    let mut replay = Replay::new(inputs, cfg.replay_capacity);
+
+    // Evaluation: the prior alone is the first "best", so training can only keep improvements.
+    let eval_cases = eval_cases(cfg)?;
+    let prior_objectives: Vec<f64> = eval_cases
+        .iter()
+        .map(|(_, _, w)| eval_objective(device, w, &acting, cfg))
+        .collect();
+    let mut best_plain = acting.clone();
+    let mut best_weights = net.to_bytes()?;
+    let mut best_step = 0;
+    let mut best_ratio = 1.0;
+    let mut best_objectives = prior_objectives.clone();
+    let mut last_ratio = None;
+
+    let mut x = vec![0.0f32; inputs];
+    let mut scratch = vec![0.0f32; acting.scratch_len()];
+    let mut q = vec![0.0f32; n_proc];
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    let mut step: u64 = 0;
+    let mut updates: u64 = 0;
+    let mut episodes: u64 = 0;
+    let mut next_eval = cfg.eval_every;
+    // Minibatch buffers, reused.
+    let mut bx = vec![0.0f32; cfg.batch * inputs];
+    let mut ba = vec![0i64; cfg.batch];
+    let mut by = vec![0.0f32; cfg.batch];
+
+    while step < cfg.steps {
+        // A random episode: workload, load (curriculum: the upper end opens up over the first
+        // third of training), duration, and a board that differs a little from the profile.
+        let (name, w) = &cfg.workloads[rng.random_range(0..cfg.workloads.len())];
+        let progress_frac = step as f64 / cfg.steps as f64;
+        let hi = cfg.load.0 + (cfg.load.1 - cfg.load.0) * (progress_frac * 3.0).min(1.0);
+        let load = rng.random_range(cfg.load.0..=hi.max(cfg.load.0));
+        let mut w = w.clone();
+        w.duration_s = rng.random_range(cfg.episode_s.0..=cfg.episode_s.1);
+        let resolved = w
+            .resolve(device, Some(load), name)
+            .map_err(|e| RlError::Config(e.to_string()))?;
+        let sim_cfg = SimConfig {
+            weights: cfg.weights,
+            true_device: Some(Arc::new(perturbed(device, cfg.perturb, &mut rng))),
+            ..SimConfig::with_seed(rng.random())
+        };
+        let mut env = SimEnv::with_queue_order(device, &resolved, sim_cfg, QueueOrder::LeastSlackFirst)
+            .map_err(|e| RlError::Config(e.to_string()))?;
+        let mut pending: Vec<Pending> = Vec::new();
+        let mut by_request: HashMap<u64, usize> = HashMap::new();
+        let mut ep_return = 0.0;
+
+        while let Some(obs) = env.observation() {
+            obs.encode(&mut x);
+            let rid = obs.request.id.0;
+            let eps = cfg.epsilon.0 + (cfg.epsilon.1 - cfg.epsilon.0) * (progress_frac * 2.0).min(1.0);
+            let action = if rng.random::<f64>() < eps {
+                let valid_actions: Vec<usize> = (0..n_proc).filter(|&a| valid(&x, n_models, a)).collect();
+                valid_actions[rng.random_range(0..valid_actions.len())]
+            } else {
+                acting
+                    .greedy(&x, n_models, &mut scratch, &mut q)
+                    .expect("the simulator only asks with a valid processor")
+            };
+            by_request.insert(rid, pending.len());
+            pending.push(Pending {
+                obs: x.clone(),
+                action: action as u16,
+                reward: None,
+            });
+            outcomes.clear();
+            let st = env.step_with_outcomes(
+                cosched_core::Action {
+                    processor: cosched_core::ProcessorId(action as u16),
+                },
+                &mut outcomes,
+            );
+            for o in &outcomes {
+                let cost = cfg
+                    .weights
+                    .request_cost(o.latency_ms, o.slo_ms, o.violated, o.energy_j, o.reference_energy_j)
+                    .min(MAX_REQUEST_COST);
+                ep_return -= cost;
+                if let Some(&i) = by_request.get(&o.request.0) {
+                    pending[i].reward = Some(-cost as f32);
+                }
+            }
+            step += 1;
+            if step.is_multiple_of(cfg.train_every) && replay.len >= cfg.batch.max(1000) {
+                update(
+                    &mut net, &mut optim, &huber, &bdev, &replay, &target, &acting, cfg, n_models, &mut rng, &mut bx,
+                    &mut ba, &mut by,
+                )?;
+                updates += 1;
+                if updates.is_multiple_of(50) {
+                    acting = net.to_plain();
+                }
+                if updates.is_multiple_of(cfg.target_sync) {
+                    target = net.to_plain();
+                }
+            }
+            if st.done || step >= cfg.steps {
+                break;
+            }
+        }
+        // Every placement's own cost is known at the end (unfinished requests are charged when
+        // the episode ends); one that is not (cut short by the step budget) is dropped.
+        let n = pending.len();
+        for i in 0..n {
+            let Some(r) = pending[i].reward else { continue };
+            let next = pending.get(i + 1).map(|p| p.obs.as_slice());
+            replay.push(&pending[i].obs, pending[i].action, r, next);
+        }
+        episodes += 1;
+        if step >= next_eval || step >= cfg.steps {
+            next_eval += cfg.eval_every;
+            let candidate = net.to_plain();
+            let objectives: Vec<f64> = eval_cases
+                .iter()
+                .map(|(_, _, w)| eval_objective(device, w, &candidate, cfg))
+                .collect();
+            let ratio = mean_ratio(&objectives, &prior_objectives);
+            last_ratio = Some(ratio);
+            tracing::info!(step, ratio, best_ratio, "evaluation");
+            if ratio < best_ratio {
+                best_ratio = ratio;
+                best_plain = candidate;
+                best_weights = net.to_bytes()?;
+                best_step = step;
+                best_objectives = objectives;
+            }
+        }
+        progress(&TrainProgress {
+            step,
+            total: cfg.steps,
+            episodes,
+            last_return_per_request: (n > 0).then(|| ep_return / n as f64),
+            eval_ratio: last_ratio,
+            best_ratio,
+        });
+    }
+
+    let eval = eval_cases
+        .iter()
+        .zip(best_objectives.iter().zip(&prior_objectives))
+        .map(|((name, load, _), (o, p))| EvalCase {
+            workload: name.clone(),
+            load: *load,
+            objective: *o,
+            prior_objective: *p,
+        })
+        .collect();
+    Ok(TrainedPolicy {
+        weights: best_weights,
+        plain: best_plain,
+        hidden: cfg.hidden,
+        steps: step,
+        best_step,
+        eval,
+        eval_ratio: best_ratio,
+        wall_s: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// One Double-DQN update on a minibatch: the online network picks the next action, the target
+/// network values it; invalid actions are excluded from both.
+#[allow(clippy::too_many_arguments)]
+fn update(
+    net: &mut QNet,
+    optim: &mut ModuleOptimizer,
+    huber: &burn::nn::loss::HuberLoss,
+    bdev: &Device,
+    replay: &Replay,
+    target: &PlainMlp,
+    online: &PlainMlp,
+    cfg: &TrainConfig,
+    n_models: usize,
+    rng: &mut ChaCha8Rng,
+    bx: &mut [f32],
+    ba: &mut [i64],
+    by: &mut [f32],
+) -> Result<(), RlError> {
+    let n = replay.inputs;
+    let actions = online.actions();
+    let mut scratch = vec![0.0f32; online.scratch_len()];
+    let mut q = vec![0.0f32; actions];
+    let mut qt = vec![0.0f32; actions];
+    for b in 0..cfg.batch {
+        let i = rng.random_range(0..replay.len);
+        let s = &replay.obs[i * n..(i + 1) * n];
+        bx[b * n..(b + 1) * n].copy_from_slice(s);
+        let a = replay.action[i] as usize;
+        ba[b] = a as i64;
+        let mut y = replay.reward[i];
+        if !replay.done[i] {
+            let s2 = &replay.next_obs[i * n..(i + 1) * n];
+            if let Some(a2) = online.greedy(s2, n_models, &mut scratch, &mut q) {
+                target.q_values(s2, n_models, &mut scratch, &mut qt);
+                y += cfg.gamma * qt[a2];
+            }
+        }
+        // The network learns the residual over the prior.
+        by[b] = y - prior(s, n_models, a);
+    }
+    let x = Tensor::<2>::from_data(TensorData::new(bx.to_vec(), [cfg.batch, n]), bdev);
+    let a = Tensor::<2, Int>::from_data(TensorData::new(ba.to_vec(), [cfg.batch, 1]), bdev);
+    let y = Tensor::<2>::from_data(TensorData::new(by.to_vec(), [cfg.batch, 1]), bdev);
+    let pred = net.forward(x).gather(1, a);
+    let loss = huber.forward(pred, y, Reduction::Mean);
+    let grads = GradientsParams::from_grads(loss.backward(), &*net);
+    *net = optim.step(cfg.learning_rate, net.clone(), grads);
+    Ok(())
+}
+
+type EvalSet = Vec<(String, f64, cosched_core::ResolvedWorkload)>;
+
+fn eval_cases(cfg: &TrainConfig) -> Result<EvalSet, RlError> {
+    let mut out = Vec::new();
+    for (name, w) in &cfg.workloads {
+        let mut w = w.clone();
+        w.duration_s = cfg.eval_duration_s;
+        for &load in &cfg.eval_loads {
+            let r = w
+                .resolve(&cfg.device, Some(load), name)
+                .map_err(|e| RlError::Config(e.to_string()))?;
+            let closed = r.load.is_none();
+            out.push((name.clone(), load, r));
+            if closed {
+                // A closed-loop workload does not scale with load: one case is enough.
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn eval_objective(
+    device: &DeviceProfile,
+    w: &cosched_core::ResolvedWorkload,
+    plain: &PlainMlp,
+    cfg: &TrainConfig,
+) -> f64 {
+    let mut policy = DrlPolicy::new("eval", plain.clone(), device.models.len());
+    let sim_cfg = SimConfig {
+        weights: cfg.weights,
+        ..SimConfig::with_seed(1_000_003)
+    };
+    simulate(device, w, &mut policy, &sim_cfg).objective
+}
+
+fn mean_ratio(objectives: &[f64], prior: &[f64]) -> f64 {
+    let n = objectives.len().max(1) as f64;
+    objectives.iter().zip(prior).map(|(o, p)| o / p.max(1e-9)).sum::<f64>() / n
+}
