@@ -4,7 +4,12 @@
 //! Android-class board. This facade re-exports the pieces an application needs:
 //!
 //! - [`core`]: device profiles, workloads, the [`Policy`] trait, baseline policies, metrics;
-//! - [`sim`]: the discrete-event simulator and its reinforcement-learning environment.
+//! - [`sim`]: the discrete-event simulator and its reinforcement-learning environment;
+//! - [`rl`]: the DRL agent, training, policy files;
+//! - [`ort`]: the ONNX Runtime executor;
+//! - [`Scheduler`]: the embedding API (device profile + policy at startup, then `submit`);
+//! - [`resolve_policy`]: baseline names, `drl[:objective]` (pretrained, compiled in from
+//!   `policies/`) and policy files.
 //!
 //! ```
 //! use cosched::{baseline, DeviceProfile, Workload, sim::{simulate, SimConfig}};
@@ -17,6 +22,13 @@
 //! assert!(report.completed > 0);
 //! ```
 
+pub mod policies;
+mod scheduler;
+
 pub use cosched_core as core;
 pub use cosched_core::*;
+pub use cosched_ort as ort;
+pub use cosched_rl as rl;
 pub use cosched_sim as sim;
+pub use policies::{resolve_policy, PolicyError};
+pub use scheduler::{Error, Scheduler, SchedulerBuilder};

@@ -1,6 +1,6 @@
 //! Resolving the command line's device, workload and policy names into loaded values.
 
-use cosched_core::{baseline, DeviceProfile, ObjectiveWeights, Policy, ResolvedWorkload, Workload, BASELINE_NAMES};
+use cosched_core::{DeviceProfile, ObjectiveWeights, Policy, ResolvedWorkload, Workload};
 use std::fmt;
 
 /// An error in what the user gave us: exit code 2.
@@ -47,21 +47,8 @@ impl Inputs {
         Ok(Inputs { device, workload })
     }
 
-    /// Build a policy by name.
+    /// Build a policy by name: a baseline, `drl[:objective]`, or a policy file.
     pub fn policy(&self, name: &str, weights: ObjectiveWeights) -> Result<Box<dyn Policy>, BadInput> {
-        if let Some(p) = baseline(name, &self.device, weights) {
-            return Ok(p);
-        }
-        if name == "drl" || name.starts_with("drl:") {
-            return Err(BadInput(format!(
-                "--policy {name}: no pretrained DRL policy is shipped for device \"{}\" yet (use a baseline: {})",
-                self.device.name,
-                BASELINE_NAMES.join(", ")
-            )));
-        }
-        Err(BadInput(format!(
-            "--policy {name}: unknown policy (baselines: {})",
-            BASELINE_NAMES.join(", ")
-        )))
+        cosched::resolve_policy(name, &self.device, weights).map_err(|e| BadInput(e.to_string()))
     }
 }

@@ -5,6 +5,7 @@
 
 mod cmd_eval;
 mod cmd_real;
+mod cmd_train;
 mod inputs;
 mod plot;
 mod progress;
@@ -57,6 +58,8 @@ enum Command {
     Run(cmd_real::RunArgs),
     /// Measure a device profile of this machine's ONNX Runtime execution providers.
     Profile(cmd_real::ProfileArgs),
+    /// Train a DRL policy in the simulator and write a policy directory.
+    Train(cmd_train::TrainArgs),
     /// Compare one policy with every baseline over devices x workloads x loads (simulated).
     Evaluate(cmd_eval::EvalArgs),
 }
@@ -164,6 +167,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => cmd_real::run(args),
         Command::Profile(args) => cmd_real::profile(args),
         Command::Evaluate(args) => cmd_eval::evaluate(args),
+        Command::Train(args) => cmd_train::run(args),
     }
 }
 

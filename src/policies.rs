@@ -1,0 +1,104 @@
+//! Resolving a policy name: a baseline, a pretrained DRL policy of the device (compiled in from
+//! `policies/`), or a policy file.
+
+use cosched_core::{baseline, DeviceProfile, ObjectiveWeights, Policy, BASELINE_NAMES};
+use cosched_rl::PolicyFileError;
+use std::path::Path;
+use thiserror::Error;
+
+/// The files of one policy directory: (file name, bytes).
+pub type PolicyFiles = &'static [(&'static str, &'static [u8])];
+
+include!(concat!(env!("OUT_DIR"), "/pretrained.rs"));
+
+/// The objectives pretrained policies are trained for: `drl:<objective>`.
+pub const DRL_OBJECTIVES: &[&str] = &["balanced", "latency", "energy"];
+
+/// A policy name that could not be turned into a policy.
+#[derive(Debug, Error)]
+pub enum PolicyError {
+    /// Neither a baseline, nor `drl[:objective]`, nor an existing file.
+    #[error("policy \"{0}\": unknown (baselines: {baselines}; drl, drl:balanced, drl:latency, drl:energy; or the path of a policy file)", baselines = BASELINE_NAMES.join(", "))]
+    Unknown(String),
+    /// `drl:<objective>` with an objective that is not one of [`DRL_OBJECTIVES`].
+    #[error("policy \"{0}\": unknown DRL objective (use drl, drl:balanced, drl:latency or drl:energy)")]
+    UnknownObjective(String),
+    /// No pretrained policy for this device and objective.
+    #[error("policy \"{name}\": no pretrained policy for device \"{device}\" (shipped: {shipped}); train one with `cosched-bench train --device {device} --objective {objective} --out my.policy` and pass its path")]
+    NoPretrained {
+        /// What was asked for.
+        name: String,
+        /// The device profile's name.
+        device: String,
+        /// The objective.
+        objective: String,
+        /// What is shipped.
+        shipped: String,
+    },
+    /// A policy file (or a compiled-in one) is corrupt, malformed or made for another device.
+    #[error(transparent)]
+    File(#[from] PolicyFileError),
+}
+
+/// Names of the compiled-in pretrained policies (`<device>-<objective>`).
+pub fn pretrained_names() -> impl Iterator<Item = &'static str> {
+    PRETRAINED.iter().map(|(n, _)| *n)
+}
+
+/// Whether a pretrained policy exists for this device and objective.
+pub fn has_pretrained(device: &str, objective: &str) -> bool {
+    let want = format!("{device}-{objective}");
+    PRETRAINED.iter().any(|(n, _)| *n == want)
+}
+
+/// Turn a policy name into a policy for `device`.
+///
+/// - a baseline name (`least-slack`, ...), with `weights` for those that use them;
+/// - `drl` or `drl:<objective>`: the pretrained policy of the device (`policies/<device>-<objective>.policy`,
+///   compiled in);
+/// - anything else that exists on disk: a policy file, checked against the device.
+///
+/// ```
+/// use cosched::{policies::resolve_policy, DeviceProfile, ObjectiveWeights};
+/// let device = DeviceProfile::builtin("jetson-agx-orin").unwrap();
+/// let p = resolve_policy("least-slack", &device, ObjectiveWeights::BALANCED).unwrap();
+/// assert_eq!(p.name(), "least-slack");
+/// assert!(resolve_policy("no-such-policy", &device, ObjectiveWeights::BALANCED).is_err());
+/// ```
+pub fn resolve_policy(
+    name: &str,
+    device: &DeviceProfile,
+    weights: ObjectiveWeights,
+) -> Result<Box<dyn Policy>, PolicyError> {
+    if let Some(p) = baseline(name, device, weights) {
+        return Ok(p);
+    }
+    if name == "drl" || name.starts_with("drl:") {
+        let objective = name.strip_prefix("drl:").unwrap_or("balanced");
+        if !DRL_OBJECTIVES.contains(&objective) {
+            return Err(PolicyError::UnknownObjective(name.to_string()));
+        }
+        let want = format!("{}-{objective}", device.name);
+        let Some((_, files)) = PRETRAINED.iter().find(|(n, _)| *n == want) else {
+            let shipped: Vec<&str> = pretrained_names().collect();
+            return Err(PolicyError::NoPretrained {
+                name: name.to_string(),
+                device: device.name.clone(),
+                objective: objective.to_string(),
+                shipped: if shipped.is_empty() {
+                    "none".into()
+                } else {
+                    shipped.join(", ")
+                },
+            });
+        };
+        let origin = format!("policies/{want}.policy (compiled in)");
+        let policy = cosched_rl::load_policy_files(&origin, files, device)?;
+        return Ok(Box::new(policy));
+    }
+    let path = Path::new(name);
+    if path.exists() {
+        return Ok(Box::new(cosched_rl::load_policy(path, device)?));
+    }
+    Err(PolicyError::Unknown(name.to_string()))
+}

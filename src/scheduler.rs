@@ -1,0 +1,190 @@
+//! The embedding API: a [`Scheduler`] loads a device profile and a policy once, at startup, and
+//! places every submitted inference on a processor through the ONNX Runtime executor.
+
+use crate::policies::{resolve_policy, PolicyError};
+use cosched_core::{ConfigError, DeviceProfile, ObjectiveWeights, Policy};
+use cosched_ort::{Backpressure, ExecError, Executor, ExecutorConfig, Inputs, ShutdownMode, SubmitError, Ticket};
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// Why a [`Scheduler`] could not be built or could not take a request.
+#[derive(Debug, Error)]
+pub enum Error {
+    /// The device profile is missing or malformed.
+    #[error(transparent)]
+    Device(#[from] ConfigError),
+    /// The policy is unknown, or its file is missing, corrupt or made for another device.
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    /// ONNX Runtime, a model or an execution provider could not be set up.
+    #[error(transparent)]
+    Executor(#[from] ExecError),
+    /// A request was refused (no completion will come for it).
+    #[error(transparent)]
+    Submit(#[from] SubmitError),
+    /// The builder is missing something.
+    #[error("scheduler builder: {0}")]
+    Builder(String),
+}
+
+enum PolicyChoice {
+    Named(String),
+    Custom(Box<dyn Policy>),
+}
+
+/// Builds a [`Scheduler`]; see [`Scheduler::builder`].
+pub struct SchedulerBuilder {
+    device: Option<DeviceProfile>,
+    device_name: Option<String>,
+    policy: PolicyChoice,
+    objective: ObjectiveWeights,
+    models_dir: PathBuf,
+    models: Option<Vec<String>>,
+    queue_capacity: usize,
+    backpressure: Backpressure,
+    ort_library: Option<PathBuf>,
+}
+
+impl SchedulerBuilder {
+    /// The device profile: a path or a built-in name (`jetson-agx-orin`, `host-cpu`, ...).
+    pub fn device(mut self, name_or_path: impl Into<String>) -> Self {
+        self.device_name = Some(name_or_path.into());
+        self
+    }
+
+    /// A device profile already loaded.
+    pub fn device_profile(mut self, profile: DeviceProfile) -> Self {
+        self.device = Some(profile);
+        self
+    }
+
+    /// The policy: a baseline name, `drl` / `drl:balanced|latency|energy` for the pretrained
+    /// policy of the device, or the path of a policy file. Default: `least-slack`.
+    pub fn policy(mut self, name_or_path: impl Into<String>) -> Self {
+        self.policy = PolicyChoice::Named(name_or_path.into());
+        self
+    }
+
+    /// A policy of the application's own.
+    pub fn custom_policy(mut self, policy: Box<dyn Policy>) -> Self {
+        self.policy = PolicyChoice::Custom(policy);
+        self
+    }
+
+    /// Objective weights for baselines that use them (default: balanced).
+    pub fn objective(mut self, weights: ObjectiveWeights) -> Self {
+        self.objective = weights;
+        self
+    }
+
+    /// The folder of `<model>.onnx` files (default `models`), and optionally which of the
+    /// profile's models to load (default: all).
+    pub fn models(mut self, dir: impl AsRef<Path>, only: Option<Vec<String>>) -> Self {
+        self.models_dir = dir.as_ref().to_path_buf();
+        self.models = only;
+        self
+    }
+
+    /// Requests waiting per processor before submissions are refused (or block, with
+    /// [`Backpressure::Block`]).
+    pub fn queue_capacity(mut self, capacity: usize, backpressure: Backpressure) -> Self {
+        self.queue_capacity = capacity;
+        self.backpressure = backpressure;
+        self
+    }
+
+    /// An explicit libonnxruntime (default: `ORT_DYLIB_PATH`, then `third_party/onnxruntime/`).
+    pub fn ort_library(mut self, path: impl AsRef<Path>) -> Self {
+        self.ort_library = Some(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// Load the profile and the policy, open the ONNX Runtime sessions and start the workers.
+    pub fn build(self) -> Result<Scheduler, Error> {
+        let device = match (self.device, self.device_name) {
+            (Some(d), _) => d,
+            (None, Some(name)) => DeviceProfile::load(&name)?,
+            (None, None) => {
+                return Err(Error::Builder(
+                    "no device: call .device(\"host-cpu\") or similar".into(),
+                ))
+            }
+        };
+        let policy = match self.policy {
+            PolicyChoice::Custom(p) => p,
+            PolicyChoice::Named(name) => resolve_policy(&name, &device, self.objective)?,
+        };
+        let config = ExecutorConfig {
+            models: self.models,
+            queue_capacity: self.queue_capacity,
+            backpressure: self.backpressure,
+            ort_library: self.ort_library,
+            ..ExecutorConfig::new(policy)
+        };
+        let executor = Executor::new(&device, &self.models_dir, config)?;
+        Ok(Scheduler { executor })
+    }
+}
+
+/// A running scheduler: submit inferences by model name, each gets exactly one completion.
+///
+/// ```no_run
+/// use cosched::Scheduler;
+///
+/// let scheduler = Scheduler::builder()
+///     .device("host-cpu")
+///     .policy("least-slack")
+///     .models("models", Some(vec!["squeezenet".into()]))
+///     .build()?;
+/// let inputs = scheduler.random_inputs("squeezenet").expect("loaded");
+/// let done = scheduler.submit("squeezenet", inputs)?.wait();
+/// println!("{:.2} ms on {:?}", done.latency_ms(), done.processor);
+/// scheduler.shutdown();
+/// # Ok::<(), cosched::Error>(())
+/// ```
+pub struct Scheduler {
+    executor: Executor,
+}
+
+impl Scheduler {
+    /// A builder with defaults: policy `least-slack`, models from `models/`, queues of 256.
+    pub fn builder() -> SchedulerBuilder {
+        SchedulerBuilder {
+            device: None,
+            device_name: None,
+            policy: PolicyChoice::Named("least-slack".into()),
+            objective: ObjectiveWeights::BALANCED,
+            models_dir: PathBuf::from("models"),
+            models: None,
+            queue_capacity: 256,
+            backpressure: Backpressure::Reject,
+            ort_library: None,
+        }
+    }
+
+    /// Submit one inference of `model` (a name in the device profile).
+    pub fn submit(&self, model: &str, inputs: Inputs) -> Result<Ticket, Error> {
+        let id = self
+            .executor
+            .device()
+            .model_id(model)
+            .ok_or_else(|| SubmitError::UnknownModel(model.to_string()))?;
+        Ok(self.executor.submit(id, inputs)?)
+    }
+
+    /// Random inputs of the right shape for `model` (for tests and warm-up).
+    pub fn random_inputs(&self, model: &str) -> Option<Inputs> {
+        let id = self.executor.device().model_id(model)?;
+        Some(self.executor.model(id)?.random_inputs(&mut rand::rng()))
+    }
+
+    /// The executor underneath (statistics, processor status, estimates).
+    pub fn executor(&self) -> &Executor {
+        &self.executor
+    }
+
+    /// Run every accepted request to completion, then stop the workers.
+    pub fn shutdown(mut self) {
+        self.executor.shutdown(ShutdownMode::Drain);
+    }
+}
