@@ -24,7 +24,7 @@ pub struct TrainArgs {
     #[arg(long)]
     out: PathBuf,
     /// Placements to train for.
-    #[arg(long, default_value_t = 300_000)]
+    #[arg(long, default_value_t = 500_000)]
     steps: u64,
     /// Seed (training is deterministic for a given seed).
     #[arg(long, default_value_t = 1)]

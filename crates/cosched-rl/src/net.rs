@@ -19,13 +19,16 @@ pub struct QNet {
 }
 
 impl QNet {
-    /// A fresh network on `device` (the caller seeds the device for reproducible weights).
+    /// A fresh network on `device` (the caller seeds the device for reproducible weights),
+    /// with zero heads.
     pub fn new(device: &Device, inputs: usize, hidden: usize, actions: usize) -> QNet {
-        let head = |o| {
-            LinearConfig::new(hidden, o)
-                .with_initializer(Initializer::Zeros)
-                .init(device)
-        };
+        Self::with_head_init(device, inputs, hidden, actions, Initializer::Zeros)
+    }
+
+    /// A fresh network whose heads start from `init` (zero for training; random ones serve
+    /// tests that compare forwards).
+    pub fn with_head_init(device: &Device, inputs: usize, hidden: usize, actions: usize, init: Initializer) -> QNet {
+        let head = |o| LinearConfig::new(hidden, o).with_initializer(init.clone()).init(device);
         QNet {
             l1: LinearConfig::new(inputs, hidden).init(device),
             l2: LinearConfig::new(hidden, hidden).init(device),

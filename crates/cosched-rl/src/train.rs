@@ -84,7 +84,7 @@ impl TrainConfig {
             workloads,
             objective_name: "balanced".into(),
             weights: ObjectiveWeights::BALANCED,
-            steps: 300_000,
+            steps: 500_000,
             seed: 1,
             hidden: 64,
             batch: 64,
@@ -97,7 +97,7 @@ impl TrainConfig {
             episode_s: (5.0, 15.0),
             load: (0.3, 1.2),
             perturb: 0.2,
-            eval_every: 50_000,
+            eval_every: 25_000,
             eval_loads: vec![0.5, 0.8, 0.95],
             eval_duration_s: 20.0,
         }

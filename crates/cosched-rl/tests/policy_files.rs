@@ -1,0 +1,170 @@
+//! Policy files: a round trip, and every way a file can be wrong gives a one-line error that
+//! names the file and the problem.
+
+use cosched_core::DeviceProfile;
+use cosched_rl::{load_policy, save_policy, train, Manifest, TrainConfig};
+use std::path::Path;
+use std::sync::OnceLock;
+
+fn nano() -> DeviceProfile {
+    DeviceProfile::builtin("jetson-orin-nano").unwrap()
+}
+
+/// A policy trained briefly once and saved; each test copies it.
+fn trained() -> &'static (Manifest, Vec<u8>) {
+    static T: OnceLock<(Manifest, Vec<u8>)> = OnceLock::new();
+    T.get_or_init(|| {
+        let cfg = TrainConfig {
+            steps: 4_000,
+            eval_every: 4_000,
+            eval_duration_s: 2.0,
+            ..TrainConfig::new(nano())
+        };
+        let t = train(&cfg, &mut |_| {}).unwrap();
+        (Manifest::new(&cfg, &t, "test"), t.weights)
+    })
+}
+
+fn write(dir: &Path) {
+    let (m, w) = trained();
+    save_policy(dir, m, w).unwrap();
+}
+
+fn load_err(dir: &Path, device: &DeviceProfile) -> String {
+    let e = load_policy(dir, device).expect_err("must be refused").to_string();
+    assert!(!e.contains('\n'), "one line: {e}");
+    assert!(e.contains(&dir.display().to_string()), "names the file: {e}");
+    e
+}
+
+#[test]
+fn a_saved_policy_loads_and_decides_like_the_original() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p.policy");
+    write(&dir);
+    let p = load_policy(&dir, &nano()).unwrap();
+    assert_eq!(cosched_core::Policy::name(&p), "drl:balanced");
+}
+
+#[test]
+fn a_flipped_byte_in_the_weights_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p.policy");
+    write(&dir);
+    let path = dir.join("weights.bpk");
+    let mut b = std::fs::read(&path).unwrap();
+    let i = b.len() / 2;
+    b[i] ^= 0x40;
+    std::fs::write(&path, b).unwrap();
+    let e = load_err(&dir, &nano());
+    assert!(e.contains("SHA-256") && e.contains("corrupted"), "{e}");
+}
+
+#[test]
+fn truncated_weights_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p.policy");
+    write(&dir);
+    let path = dir.join("weights.bpk");
+    let b = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &b[..b.len() - 100]).unwrap();
+    let e = load_err(&dir, &nano());
+    assert!(e.contains("truncated"), "{e}");
+}
+
+#[test]
+fn another_devices_policy_is_refused_naming_both_devices() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p.policy");
+    write(&dir);
+    let orin = DeviceProfile::builtin("jetson-agx-orin").unwrap();
+    let e = load_err(&dir, &orin);
+    assert!(e.contains("jetson-orin-nano") && e.contains("jetson-agx-orin"), "{e}");
+}
+
+#[test]
+fn a_renamed_device_with_other_processors_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p.policy");
+    write(&dir);
+    let mut other = nano();
+    other.processors[0].id = "cpu-renamed".into();
+    let e = load_err(&dir, &other);
+    assert!(e.contains("made for device"), "{e}");
+}
+
+fn edit_manifest(dir: &Path, from: &str, to: &str) {
+    let path = dir.join("manifest.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from), "manifest has {from}");
+    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+}
+
+#[test]
+fn another_observation_version_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p.policy");
+    write(&dir);
+    edit_manifest(&dir, "observation_version = 1", "observation_version = 99");
+    let e = load_err(&dir, &nano());
+    assert!(e.contains("observation version 99"), "{e}");
+}
+
+#[test]
+fn an_unknown_format_version_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p.policy");
+    write(&dir);
+    edit_manifest(&dir, "format_version = 1", "format_version = 2");
+    let e = load_err(&dir, &nano());
+    assert!(e.contains("format_version 2"), "{e}");
+}
+
+#[test]
+fn a_malformed_or_missing_manifest_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p.policy");
+    write(&dir);
+    std::fs::write(dir.join("manifest.toml"), "format_version = [\n").unwrap();
+    let e = load_err(&dir, &nano());
+    assert!(e.contains("manifest.toml"), "{e}");
+    std::fs::remove_file(dir.join("manifest.toml")).unwrap();
+    let e = load_err(&dir, &nano());
+    assert!(e.contains("manifest.toml: missing"), "{e}");
+}
+
+#[test]
+fn missing_weights_or_directory_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p.policy");
+    write(&dir);
+    std::fs::remove_file(dir.join("weights.bpk")).unwrap();
+    let e = load_err(&dir, &nano());
+    assert!(e.contains("weights.bpk: missing"), "{e}");
+    let e = load_err(&tmp.path().join("nowhere.policy"), &nano());
+    assert!(e.contains("no such directory"), "{e}");
+}
+
+#[test]
+fn weights_whose_checksum_matches_but_burn_cannot_read_are_refused() {
+    // Someone edits both the weights and the manifest's checksum: burn's own loader must still
+    // turn the garbage into an error, not a panic.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p.policy");
+    write(&dir);
+    let garbage = vec![7u8; 300];
+    std::fs::write(dir.join("weights.bpk"), &garbage).unwrap();
+    let (m, _) = trained();
+    let mut m = m.clone();
+    m.weights_bytes = garbage.len() as u64;
+    m.weights_sha256 = {
+        use sha2::Digest;
+        sha2::Sha256::digest(&garbage)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    save_policy(&dir, &m, &garbage).unwrap();
+    let e = load_err(&dir, &nano());
+    assert!(e.contains("burn cannot read it"), "{e}");
+}
