@@ -24,7 +24,8 @@ pub struct RunArgs {
     /// Workload: a path or a built-in name.
     #[arg(long, default_value = "multi-stream")]
     workload: String,
-    /// Policy: a baseline name.
+    /// Policy: a baseline name, drl / drl:balanced|latency|energy (pretrained for the device), or a
+    /// policy directory.
     #[arg(long, default_value = "least-slack")]
     policy: String,
     /// Scale open-loop arrival rates to this fraction of the profile's saturation throughput.

@@ -37,7 +37,8 @@ enum Command {
     Sim {
         #[command(flatten)]
         common: Common,
-        /// Policy: a baseline name (see `compare --help`).
+        /// Policy: a baseline name (see `compare --help`), drl / drl:balanced|latency|energy
+        /// (the pretrained policy of the device), or a policy directory.
         #[arg(long, default_value = "least-slack")]
         policy: String,
     },
@@ -47,7 +48,8 @@ enum Command {
         common: Common,
         /// Comma-separated policies; default: every baseline (fastest-only, round-robin, random,
         /// least-loaded, shortest-expected-latency, earliest-finish, least-slack, energy-greedy,
-        /// objective-greedy).
+        /// objective-greedy) and, when one is shipped for the device and objective, the
+        /// pretrained DRL policy.
         #[arg(long, value_delimiter = ',')]
         policies: Vec<String>,
         /// Write an SVG plot of p99 latency, SLO violation rate and energy per inference.
@@ -146,7 +148,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let inputs = Inputs::load(&common.device, &common.workload, common.load, common.duration)?;
             let weights = parse_objective(&common.objective)?;
             let names: Vec<String> = if policies.is_empty() {
-                cosched_core::BASELINE_NAMES.iter().map(|s| s.to_string()).collect()
+                let mut names: Vec<String> = cosched_core::BASELINE_NAMES.iter().map(|s| s.to_string()).collect();
+                // The pretrained policy joins the baselines whenever one exists for this
+                // device and objective.
+                if cosched::policies::has_pretrained(&inputs.device.name, &common.objective) {
+                    names.push(format!("drl:{}", common.objective));
+                }
+                names
             } else {
                 policies
             };

@@ -174,3 +174,89 @@ fn bad_inputs_exit_2_with_one_line() {
     std::fs::write(&garbage, [0xff, 0xfe, 0x00, 0x9c]).unwrap();
     assert_bad_input(&bench(&["sim", "--device", garbage.to_str().unwrap()]), "garbage.toml");
 }
+
+#[test]
+fn drl_without_a_pretrained_policy_for_the_device_is_a_one_line_error() {
+    let dir = tmp("drl-none");
+    let device = dir.join("other-board.toml");
+    std::fs::write(
+        &device,
+        r#"
+name = "other-board"
+source = "test"
+[[processor]]
+id = "cpu"
+kind = "cpu"
+ep = "cpu"
+slots = 1
+idle_power_w = 1.0
+busy_power_w = 5.0
+[[model]]
+name = "resnet18"
+memory_mb = 50.0
+latency_ms = { cpu = 10.0 }
+"#,
+    )
+    .unwrap();
+    let o = bench(&[
+        "sim",
+        "--device",
+        device.to_str().unwrap(),
+        "--workload",
+        "single-stream",
+        "--policy",
+        "drl",
+    ]);
+    assert_bad_input(&o, "no pretrained policy for device \"other-board\"");
+    let o = bench(&["sim", "--policy", "drl:fastest"]);
+    assert_bad_input(&o, "unknown DRL objective");
+}
+
+#[test]
+fn a_corrupt_policy_directory_is_a_one_line_error_with_exit_2() {
+    let dir = tmp("drl-corrupt");
+    let p = dir.join("bad.policy");
+    std::fs::create_dir_all(&p).unwrap();
+    std::fs::write(p.join("manifest.toml"), "format_version = 1\nalgorithm = \n").unwrap();
+    std::fs::write(p.join("weights.bpk"), b"garbage").unwrap();
+    let o = bench(&["sim", "--policy", p.to_str().unwrap(), "--duration", "1"]);
+    assert_bad_input(&o, "manifest.toml");
+    assert!(stderr(&o).contains("bad.policy"), "{}", stderr(&o));
+}
+
+#[test]
+fn every_device_has_a_pretrained_policy_that_runs_and_joins_compare() {
+    for device in [
+        "jetson-agx-orin",
+        "jetson-orin-nano",
+        "jetson-xavier-nx",
+        "android-flagship",
+        "host-cpu",
+    ] {
+        let o = bench(&[
+            "compare",
+            "--device",
+            device,
+            "--workload",
+            "server",
+            "--load",
+            "0.8",
+            "--duration",
+            "2",
+            "--json",
+            "-",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{device}: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let drl = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["policy"] == "drl:balanced")
+            .unwrap_or_else(|| panic!("{device}: compare has no drl:balanced"));
+        assert_eq!(
+            drl["arrived"],
+            drl["completed"].as_u64().unwrap() + drl["unfinished"].as_u64().unwrap()
+        );
+    }
+}

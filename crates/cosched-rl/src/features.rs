@@ -19,6 +19,28 @@ fn feature(x: &[f32], n_models: usize, action: usize, offset: usize) -> f32 {
     x[GLOBAL_FEATURES + n_models + action * FEATURES_PER_PROCESSOR + offset]
 }
 
+/// How far, in deadlines, a placement may finish later than the earliest estimated finish and
+/// still be considered. The learned corrections act inside this trust region: they can trade a
+/// little latency for energy or keep a fast processor free, but never pile a request onto a
+/// queue whose backlog is deadlines longer than the best one (which, on mixes never seen in
+/// training, let a queue grow without bound).
+pub const TRUST_DEADLINES: f32 = 1.0;
+
+/// The smallest estimated finish (in deadlines) over valid processors, or `None`.
+#[inline]
+pub fn earliest_finish(x: &[f32], n_models: usize, actions: usize) -> Option<f32> {
+    (0..actions)
+        .filter(|&a| valid(x, n_models, a))
+        .map(|a| feature(x, n_models, a, EST_FINISH_OVER_SLO))
+        .min_by(f32::total_cmp)
+}
+
+/// Whether `action` is valid and inside the trust region around the earliest finish `best`.
+#[inline]
+pub fn candidate(x: &[f32], n_models: usize, action: usize, best: f32) -> bool {
+    valid(x, n_models, action) && feature(x, n_models, action, EST_FINISH_OVER_SLO) <= best + TRUST_DEADLINES
+}
+
 /// Whether processor `action` is a valid placement in observation vector `x`.
 #[inline]
 pub fn valid(x: &[f32], n_models: usize, action: usize) -> bool {

@@ -28,6 +28,10 @@
 //!   a "true" board whose latencies and powers differ from the profile by up to +-20 %, so the
 //!   policy must work from estimates that are a little wrong. Two built-in workloads
 //!   ([`HELD_OUT_WORKLOADS`]) are never trained on.
+//! - **Trust region.** Learned corrections choose only among processors whose estimated finish
+//!   is within one deadline of the earliest: without it, a policy trained on some mixes could
+//!   pile a held-out mix onto one queue until it grew without bound (seen on jetson-xavier-nx
+//!   with mixed-slo: p99 of 26 s).
 //! - **Keep the best.** The weights are evaluated every `eval_every` placements on fixed cases
 //!   against the prior alone; only an improvement replaces the kept weights, so a shipped
 //!   policy is never worse than its prior on those cases.

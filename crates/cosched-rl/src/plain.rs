@@ -2,7 +2,7 @@
 //! allocating. burn's own forward at batch 1 costs several microseconds of dispatch per layer;
 //! this one is a few dot products (a test proves both agree within 1e-5).
 
-use crate::features::{prior, valid};
+use crate::features::{candidate, earliest_finish, prior};
 
 /// A dueling MLP: two ReLU hidden layers, a value head and an advantage head;
 /// `q = value + advantage - mean(advantage)` (the residual over the prior, see [`crate`]).
@@ -83,12 +83,14 @@ impl PlainMlp {
         }
     }
 
-    /// The valid action with the highest Q-value (first on ties), or `None` if none is valid.
+    /// The valid action with the highest Q-value (first on ties) inside the trust region
+    /// ([`crate::features::TRUST_DEADLINES`]), or `None` if none is valid.
     pub fn greedy(&self, x: &[f32], n_models: usize, scratch: &mut [f32], q: &mut [f32]) -> Option<usize> {
+        let ef = earliest_finish(x, n_models, q.len())?;
         self.q_values(x, n_models, scratch, q);
         let mut best: Option<(f32, usize)> = None;
         for (a, &qa) in q.iter().enumerate() {
-            if valid(x, n_models, a) && best.is_none_or(|(b, _)| qa > b) {
+            if candidate(x, n_models, a, ef) && best.is_none_or(|(b, _)| qa > b) {
                 best = Some((qa, a));
             }
         }

@@ -2,14 +2,14 @@
 //! updates with burn, periodic evaluation, best-checkpoint selection.
 
 use crate::error::RlError;
-use crate::features::{prior, valid};
+use crate::features::{candidate, earliest_finish, prior};
 use crate::net::QNet;
 use crate::plain::PlainMlp;
 use crate::policy::DrlPolicy;
 use burn::nn::loss::{HuberLossConfig, Reduction};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
-use cosched_core::{DeviceProfile, ObjectiveWeights, Observation, Outcome, QueueOrder, Workload};
+use cosched_core::{Arrival, DeviceProfile, ObjectiveWeights, Observation, Outcome, QueueOrder, Slo, Stream, Workload};
 use cosched_sim::{simulate, SimConfig, SimEnv};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -32,6 +32,10 @@ pub struct TrainConfig {
     pub device: DeviceProfile,
     /// Training workloads (name, workload).
     pub workloads: Vec<(String, Workload)>,
+    /// Fraction of episodes that run a random mix instead of a training workload: 1-4 streams
+    /// of random models of the profile, Poisson, periodic or bursty (MMPP) arrivals, deadlines
+    /// of 2-15x the model's fastest latency. Evaluation uses the named workloads only.
+    pub random_mix_fraction: f64,
     /// Name of the objective (`balanced`, `latency`, `energy`, or the weights).
     pub objective_name: String,
     /// Objective weights: the reward is minus each request's share of this objective.
@@ -82,6 +86,7 @@ impl TrainConfig {
         TrainConfig {
             device,
             workloads,
+            random_mix_fraction: 0.5,
             objective_name: "balanced".into(),
             weights: ObjectiveWeights::BALANCED,
             steps: 500_000,
@@ -225,6 +230,38 @@ pub fn perturbed(device: &DeviceProfile, p: f64, rng: &mut impl Rng) -> DevicePr
     d
 }
 
+/// A random open-loop mix of the device's models (rates are relative: `--load` scales them).
+pub fn random_workload(device: &DeviceProfile, rng: &mut impl Rng) -> Workload {
+    let n_streams = rng.random_range(1..=4);
+    let streams = (0..n_streams)
+        .map(|i| {
+            let model = &device.models[rng.random_range(0..device.models.len())].name;
+            let rate = rng.random_range(1.0..20.0);
+            let arrival = match rng.random_range(0..3) {
+                0 => Arrival::Poisson { rate_hz: rate },
+                1 => Arrival::Periodic { rate_hz: rate },
+                _ => Arrival::Mmpp {
+                    rates_hz: [rate * 0.5, rate * rng.random_range(2.0..6.0)],
+                    dwell_s: [rng.random_range(0.5..4.0), rng.random_range(0.2..1.0)],
+                },
+            };
+            Stream {
+                name: format!("s{i}-{model}"),
+                model: Some(model.clone()),
+                arrival,
+                slo: Slo::Factor(rng.random_range(2.0..15.0)),
+            }
+        })
+        .collect();
+    Workload {
+        name: "random-mix".into(),
+        description: "randomised training mix".into(),
+        duration_s: 10.0,
+        load: Some(0.7),
+        streams,
+    }
+}
+
 /// Train a policy. `progress` is called after every episode.
 pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Result<TrainedPolicy, RlError> {
     let started = std::time::Instant::now();
@@ -278,7 +315,14 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
     while step < cfg.steps {
         // A random episode: workload, load (curriculum: the upper end opens up over the first
         // third of training), duration, and a board that differs a little from the profile.
-        let (name, w) = &cfg.workloads[rng.random_range(0..cfg.workloads.len())];
+        let random_mix;
+        let (name, w) = if rng.random_bool(cfg.random_mix_fraction.clamp(0.0, 1.0)) {
+            random_mix = ("random-mix".to_string(), random_workload(device, &mut rng));
+            (&random_mix.0, &random_mix.1)
+        } else {
+            let (n, w) = &cfg.workloads[rng.random_range(0..cfg.workloads.len())];
+            (n, w)
+        };
         let progress_frac = step as f64 / cfg.steps as f64;
         let hi = cfg.load.0 + (cfg.load.1 - cfg.load.0) * (progress_frac * 3.0).min(1.0);
         let load = rng.random_range(cfg.load.0..=hi.max(cfg.load.0));
@@ -303,7 +347,8 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
             let rid = obs.request.id.0;
             let eps = cfg.epsilon.0 + (cfg.epsilon.1 - cfg.epsilon.0) * (progress_frac * 2.0).min(1.0);
             let action = if rng.random::<f64>() < eps {
-                let valid_actions: Vec<usize> = (0..n_proc).filter(|&a| valid(&x, n_models, a)).collect();
+                let ef = earliest_finish(&x, n_models, n_proc).expect("a valid processor");
+                let valid_actions: Vec<usize> = (0..n_proc).filter(|&a| candidate(&x, n_models, a, ef)).collect();
                 valid_actions[rng.random_range(0..valid_actions.len())]
             } else {
                 acting
