@@ -92,8 +92,8 @@ pub struct ExecutorConfig {
     /// Let ONNX Runtime's intra-op threads spin while waiting for work (faster on a dedicated
     /// core, wasteful when processors share cores).
     pub intra_op_spinning: bool,
-    /// How long a freed worker spins for its next job before sleeping (lower dispatch latency
-    /// at a little CPU cost); zero never spins.
+    /// How long a freed worker polls for its next job before sleeping (lower dispatch latency
+    /// at a little CPU cost; it yields the CPU between polls); zero never polls.
     pub worker_spin: Duration,
     /// ONNX graph optimisation level 0..=3 (3: all).
     pub optimization_level: u8,
@@ -172,20 +172,11 @@ impl Ticket {
         self.id
     }
 
-    /// Wait for the completion (spinning for up to [`TICKET_SPIN`] first, which saves a
-    /// thread wake-up on short inferences).
+    /// Wait for the completion (polling for up to [`TICKET_SPIN`] first, see [`recv_spin`],
+    /// which saves a thread wake-up on short inferences).
     pub fn wait(self) -> Completion {
-        let until = Instant::now() + TICKET_SPIN;
-        loop {
-            match self.rx.try_recv() {
-                Ok(c) => return c,
-                Err(crossbeam_channel::TryRecvError::Disconnected) => break,
-                Err(crossbeam_channel::TryRecvError::Empty) if Instant::now() < until => std::hint::spin_loop(),
-                Err(crossbeam_channel::TryRecvError::Empty) => break,
-            }
-        }
         // The executor always answers (see `Req::drop`), so the channel never closes empty.
-        self.rx.recv().expect("the executor answers every accepted request")
+        recv_spin(&self.rx, TICKET_SPIN).expect("the executor answers every accepted request")
     }
 
     /// Wait at most `timeout`; `Err(self)` if it has not completed by then.
@@ -1446,22 +1437,47 @@ fn panic_message(e: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-fn recv_job(rx: &Receiver<Job>, spin: Duration) -> Option<Job> {
+/// Busy-poll iterations (each a `spin_loop` hint, a few ns) before [`recv_spin`] starts
+/// yielding the CPU between polls.
+const SPIN_POLLS: u32 = 64;
+
+/// Receive from `rx`, polling for up to `spin` before blocking: first [`SPIN_POLLS`] busy polls
+/// (a microsecond or two), then polls separated by `yield_now` until `spin` has passed, then a
+/// blocking receive (park).
+///
+/// Pure busy-spinning made dispatch much slower on an oversubscribed host (2 vCPUs shared with
+/// builds): a spinning waiter kept its core while the very thread it waited for was runnable on
+/// it, so a hand-off cost the whole spin window (waiter's 100 us + worker's 200 us: ~310 us
+/// added latency at p50 in `benches/dispatch_overhead.rs`). Yielding between polls lets that
+/// thread run at once (p50 back to a few us) and costs little on an idle core (`sched_yield`
+/// returns immediately); the price on a loaded host is that a yield can hand the core to
+/// another process for a scheduler slice (a few ms at the 1% tail there). On a host where the
+/// executor's threads are not competing for cores both variants add ~5 us at p99.
+pub(crate) fn recv_spin<T>(rx: &Receiver<T>, spin: Duration) -> Result<T, crossbeam_channel::RecvError> {
     if !spin.is_zero() {
         let until = Instant::now() + spin;
+        let mut polls = 0u32;
         loop {
             match rx.try_recv() {
-                Ok(j) => return Some(j),
-                Err(crossbeam_channel::TryRecvError::Disconnected) => return None,
+                Ok(v) => return Ok(v),
+                Err(crossbeam_channel::TryRecvError::Disconnected) => return Err(crossbeam_channel::RecvError),
                 Err(crossbeam_channel::TryRecvError::Empty) => {}
             }
-            if Instant::now() >= until {
+            if polls < SPIN_POLLS {
+                polls += 1;
+                std::hint::spin_loop();
+            } else if Instant::now() >= until {
                 break;
+            } else {
+                std::thread::yield_now();
             }
-            std::hint::spin_loop();
         }
     }
-    rx.recv().ok()
+    rx.recv()
+}
+
+fn recv_job(rx: &Receiver<Job>, spin: Duration) -> Option<Job> {
+    recv_spin(rx, spin).ok()
 }
 
 /// A worker: build the sessions, announce readiness, then run jobs until told to stop. After a

@@ -72,6 +72,9 @@ pub struct Measurement {
     pub max_concurrency: usize,
     /// p99 at each concurrency tried, ms.
     pub concurrency_p99_ms: Vec<(usize, f64)>,
+    /// Mean latency at each concurrency tried, ms (its growth over concurrency 1 measures the
+    /// interference between concurrent inferences).
+    pub concurrency_mean_ms: Vec<(usize, f64)>,
 }
 
 fn rss_mb() -> f64 {
@@ -270,6 +273,7 @@ pub fn measure(
     drop(s);
     // Concurrency: k threads, each with its own session, each running `iters` inferences.
     let mut concurrency_p99_ms = vec![(1, p99_ms)];
+    let mut concurrency_mean_ms = vec![(1, mean_ms)];
     let mut max_concurrency = 1;
     for k in 2..=config.max_concurrency {
         let results: Vec<Result<Vec<f64>, String>> = std::thread::scope(|sc| {
@@ -296,6 +300,7 @@ pub fn measure(
         all.sort_by(f64::total_cmp);
         let p99 = percentile(&all, 0.99);
         concurrency_p99_ms.push((k, p99));
+        concurrency_mean_ms.push((k, mean_cv(&all).0));
         tick();
         if p99 > config.p99_factor * p99_ms {
             break;
@@ -313,6 +318,7 @@ pub fn measure(
         memory_mb,
         max_concurrency,
         concurrency_p99_ms,
+        concurrency_mean_ms,
     })
 }
 
@@ -460,12 +466,17 @@ pub fn render(
                 .iter()
                 .map(|(k, ms)| format!("{k}: {ms:.3}"))
                 .collect();
+            let conc_mean: Vec<String> = m
+                .concurrency_mean_ms
+                .iter()
+                .map(|(k, ms)| format!("{k}: {ms:.3}"))
+                .collect();
             let _ = writeln!(
                 t,
                 "{} = {}",
                 key(&m.processor),
                 toml_str(&format!(
-                    "measured on {host}: batch-1 mean {:.3} ms, cv {:.3}, p99 {:.3} ms{}; p99 ms by concurrency {}",
+                    "measured on {host}: batch-1 mean {:.3} ms, cv {:.3}, p99 {:.3} ms{}; p99 ms by concurrency {}; mean ms by concurrency {}",
                     m.mean_ms,
                     m.cv,
                     m.p99_ms,
@@ -474,7 +485,8 @@ pub fn render(
                     } else {
                         format!("; {}", batches.join(", "))
                     },
-                    conc.join(", ")
+                    conc.join(", "),
+                    conc_mean.join(", ")
                 ))
             );
         }
@@ -514,6 +526,7 @@ mod tests {
             memory_mb: 2.0,
             max_concurrency: 2,
             concurrency_p99_ms: vec![(1, 0.07), (2, 0.08)],
+            concurrency_mean_ms: vec![(1, 0.05), (2, 0.06)],
         };
         let t = render("host", "a \"test\" host", &procs, &[m], &cfg).unwrap();
         let d = DeviceProfile::from_toml_str(&t, "x").unwrap();
