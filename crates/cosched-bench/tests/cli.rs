@@ -192,9 +192,9 @@ slots = 1
 idle_power_w = 1.0
 busy_power_w = 5.0
 [[model]]
-name = "resnet18"
-memory_mb = 50.0
-latency_ms = { cpu = 10.0 }
+name = "resnet50"
+memory_mb = 100.0
+latency_ms = { cpu = 30.0 }
 "#,
     )
     .unwrap();
