@@ -15,13 +15,11 @@ use crate::ep;
 use crate::error::{ExecError, InferenceError, SubmitError};
 use crate::runtime;
 use cosched_core::{
-    DeviceProfile, LatencyEstimator, ModelId, Observation, Outcome, Policy, ProcessorId, ProcessorView, QueueOrder,
-    RequestId, RequestView, StreamId,
+    DeviceProfile, LatencyEstimator, ModelId, Observation, Outcome, Policy, PolicyQueue, ProcessorId, ProcessorView,
+    Queued, RequestId, RequestView, StreamId,
 };
 use crossbeam_channel::{Receiver, Sender};
 use ndarray::{ArrayD, Axis};
-use std::cmp::Ordering;
-use std::collections::{BinaryHeap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU8, Ordering as AtomicOrdering};
@@ -268,66 +266,15 @@ fn ms_since(epoch: Instant) -> f64 {
     epoch.elapsed().as_secs_f64() * 1000.0
 }
 
-struct SlackKeyed {
-    key: f64,
-    req: Req,
-}
-
-impl PartialEq for SlackKeyed {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
+impl Queued for Req {
+    fn seq(&self) -> u64 {
+        self.id
     }
-}
-impl Eq for SlackKeyed {}
-impl PartialOrd for SlackKeyed {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
+    fn model(&self) -> ModelId {
+        self.model
     }
-}
-impl Ord for SlackKeyed {
-    fn cmp(&self, other: &Self) -> Ordering {
-        other.key.total_cmp(&self.key).then(other.req.id.cmp(&self.req.id))
-    }
-}
-
-enum Queue {
-    Fifo(VecDeque<Req>),
-    Slack(BinaryHeap<SlackKeyed>),
-}
-
-impl Queue {
-    fn len(&self) -> usize {
-        match self {
-            Queue::Fifo(q) => q.len(),
-            Queue::Slack(q) => q.len(),
-        }
-    }
-    fn push(&mut self, req: Req) {
-        match self {
-            Queue::Fifo(q) => q.push_back(req),
-            Queue::Slack(q) => q.push(SlackKeyed {
-                key: req.arrival_ms + req.slo_ms - req.est_ms,
-                req,
-            }),
-        }
-    }
-    fn pop(&mut self) -> Option<Req> {
-        match self {
-            Queue::Fifo(q) => q.pop_front(),
-            Queue::Slack(q) => q.pop().map(|k| k.req),
-        }
-    }
-    fn peek_model(&self) -> Option<ModelId> {
-        match self {
-            Queue::Fifo(q) => q.front().map(|r| r.model),
-            Queue::Slack(q) => q.peek().map(|k| k.req.model),
-        }
-    }
-    fn drain_all(&mut self) -> Vec<Req> {
-        match self {
-            Queue::Fifo(q) => q.drain(..).collect(),
-            Queue::Slack(q) => std::mem::take(q).into_vec().into_iter().map(|k| k.req).collect(),
-        }
+    fn slack_key(&self) -> f64 {
+        self.arrival_ms + self.slo_ms - self.est_ms
     }
 }
 
@@ -341,7 +288,7 @@ struct SlotState {
 
 struct ProcState {
     usable: bool,
-    queue: Queue,
+    queue: PolicyQueue<Req>,
     slots: Vec<SlotState>,
     free: Vec<usize>,
     senders: Vec<Sender<Job>>,
@@ -685,10 +632,7 @@ impl Executor {
                 receivers.push(rxs);
                 ProcState {
                     usable: status[i].error.is_none(),
-                    queue: match order {
-                        QueueOrder::Fifo => Queue::Fifo(VecDeque::new()),
-                        QueueOrder::LeastSlackFirst => Queue::Slack(BinaryHeap::new()),
-                    },
+                    queue: PolicyQueue::new(order),
                     slots: vec![
                         SlotState {
                             down: true,
