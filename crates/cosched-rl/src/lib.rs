@@ -56,6 +56,7 @@
 
 mod error;
 pub mod features;
+pub mod finetune;
 pub mod net;
 pub mod plain;
 mod policy;
@@ -63,6 +64,7 @@ pub mod policy_file;
 pub mod train;
 
 pub use error::{PolicyFileError, RlError};
+pub use finetune::{FineTuneConfig, FineTuned};
 pub use plain::PlainMlp;
 pub use policy::DrlPolicy;
 pub use policy_file::{device_hash, load_policy, load_policy_files, save_policy, Manifest};

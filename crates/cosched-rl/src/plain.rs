@@ -97,6 +97,41 @@ impl PlainMlp {
         best.map(|(_, a)| a)
     }
 
+    /// The last hidden layer for input `x` (length `hidden`), what the heads read.
+    pub fn hidden_features(&self, x: &[f32], out: &mut [f32]) {
+        let mut h1 = vec![0.0; self.hidden];
+        dense(x, &self.w1, &self.b1, &mut h1, true);
+        dense(&h1, &self.w2, &self.b2, out, true);
+    }
+
+    /// The residual Q-value of `action` from hidden features `h` (heads only).
+    pub fn head_q(&self, h: &[f32], action: usize) -> f32 {
+        let mut v = [0.0f32];
+        dense(h, &self.wv, &self.bv, &mut v, false);
+        let mut adv = vec![0.0; self.actions];
+        dense(h, &self.wa, &self.ba, &mut adv, false);
+        let mean = adv.iter().sum::<f32>() / adv.len() as f32;
+        v[0] + adv[action] - mean
+    }
+
+    /// Move the heads by `step` times the gradient of [`PlainMlp::head_q`] for `action`
+    /// (a negative `step` descends).
+    pub fn head_step(&mut self, h: &[f32], action: usize, step: f32) {
+        let a_n = self.actions;
+        let share = 1.0 / a_n as f32;
+        for (i, &hi) in h.iter().enumerate() {
+            self.wv[i] += step * hi;
+            for b in 0..a_n {
+                let d = if b == action { 1.0 - share } else { -share };
+                self.wa[i * a_n + b] += step * hi * d;
+            }
+        }
+        self.bv[0] += step;
+        for b in 0..a_n {
+            self.ba[b] += step * if b == action { 1.0 - share } else { -share };
+        }
+    }
+
     /// All weights, for checksums in tests.
     pub fn parameter_count(&self) -> usize {
         self.w1.len()

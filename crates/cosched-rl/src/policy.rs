@@ -38,6 +38,16 @@ impl DrlPolicy {
         &self.net
     }
 
+    /// The weights, to adjust them online ([`crate::finetune`]).
+    pub fn network_mut(&mut self) -> &mut PlainMlp {
+        &mut self.net
+    }
+
+    /// The observation vector of the last decision.
+    pub fn last_input(&self) -> &[f32] {
+        &self.x
+    }
+
     /// Q-values of the last decision, one per processor (invalid ones included).
     pub fn last_q_values(&self) -> &[f32] {
         &self.q

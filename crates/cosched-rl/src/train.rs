@@ -73,6 +73,11 @@ pub struct TrainConfig {
     pub eval_loads: Vec<f64>,
     /// Simulated seconds of an evaluation run.
     pub eval_duration_s: f64,
+    /// Random mixes (seeded from `seed`) added to the evaluation cases, each at loads 0.8 and 1.0.
+    pub eval_random_mixes: usize,
+    /// Weights are kept only if no evaluation case is worse than the prior's by more than this
+    /// fraction.
+    pub max_case_regression: f64,
 }
 
 impl TrainConfig {
@@ -105,6 +110,8 @@ impl TrainConfig {
             eval_every: 25_000,
             eval_loads: vec![0.5, 0.8, 0.95],
             eval_duration_s: 20.0,
+            eval_random_mixes: 4,
+            max_case_regression: 0.2,
         }
     }
 }
@@ -413,9 +420,12 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
                 .map(|(_, _, w)| eval_objective(device, w, &candidate, cfg))
                 .collect();
             let ratio = mean_ratio(&objectives, &prior_objectives);
+            let worst = max_ratio(&objectives, &prior_objectives);
             last_ratio = Some(ratio);
-            tracing::info!(step, ratio, best_ratio, "evaluation");
-            if ratio < best_ratio {
+            tracing::info!(step, ratio, worst, best_ratio, "evaluation");
+            // Better on average is not enough: weights that lose badly on any one case (an
+            // overloaded mix, a closed loop) would lose on unseen mixes of the same kind.
+            if ratio < best_ratio && worst <= 1.0 + cfg.max_case_regression {
                 best_ratio = ratio;
                 best_plain = candidate;
                 best_weights = net.to_bytes()?;
@@ -524,6 +534,18 @@ fn eval_cases(cfg: &TrainConfig) -> Result<EvalSet, RlError> {
             }
         }
     }
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5eed_e7a1);
+    for i in 0..cfg.eval_random_mixes {
+        let mut w = random_workload(&cfg.device, &mut rng);
+        w.duration_s = cfg.eval_duration_s;
+        for load in [0.8, 1.0] {
+            let name = format!("random-mix-{i}");
+            let r = w
+                .resolve(&cfg.device, Some(load), &name)
+                .map_err(|e| RlError::Config(e.to_string()))?;
+            out.push((name, load, r));
+        }
+    }
     Ok(out)
 }
 
@@ -539,6 +561,14 @@ fn eval_objective(
         ..SimConfig::with_seed(1_000_003)
     };
     simulate(device, w, &mut policy, &sim_cfg).objective
+}
+
+fn max_ratio(objectives: &[f64], prior: &[f64]) -> f64 {
+    objectives
+        .iter()
+        .zip(prior)
+        .map(|(o, p)| o / p.max(1e-9))
+        .fold(0.0, f64::max)
 }
 
 fn mean_ratio(objectives: &[f64], prior: &[f64]) -> f64 {

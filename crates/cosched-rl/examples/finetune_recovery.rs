@@ -1,0 +1,66 @@
+//! Online fine-tuning against a profile that is wrong: the board's processor P is 30 % slower
+//! than its profile says. Runs the pretrained policy with and without fine-tuning on that board
+//! (same arrivals), and the pretrained policy on the board as profiled, for reference.
+//!
+//! `cargo run --release -p cosched-rl --example finetune_recovery -- [POLICY_DIR] [DEVICE] [PROCESSOR] [WORKLOAD]`
+//!
+//! Defaults: policies/jetson-agx-orin-balanced.policy, jetson-agx-orin, gpu, camera-pipeline.
+
+use cosched_core::{DeviceProfile, Workload};
+use cosched_rl::{load_policy, FineTuneConfig, FineTuned};
+use cosched_sim::{simulate, SimConfig};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |i: usize, d: &str| args.get(i).cloned().unwrap_or_else(|| d.to_string());
+    let policy_dir = PathBuf::from(arg(0, "policies/jetson-agx-orin-balanced.policy"));
+    let device = DeviceProfile::load(&arg(1, "jetson-agx-orin"))?;
+    let proc_id = arg(2, "gpu");
+    let workload_name = arg(3, "camera-pipeline");
+    let p = device.processor_id(&proc_id).ok_or(format!("no processor {proc_id}"))?;
+    let mut wrong = device.clone();
+    for m in &mut wrong.models {
+        if let Some(o) = m.on[p.index()].as_mut() {
+            o.mean_ms *= 1.3;
+        }
+    }
+    println!(
+        "board: {} with {proc_id} 30 % slower than profiled; workload {workload_name}",
+        device.name
+    );
+    println!(
+        "{:>5} {:>12} {:>12} {:>12} {:>10}",
+        "load", "as profiled", "pretrained", "fine-tuned", "fallbacks"
+    );
+    let env = |k: &str, d: f64| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
+    let cfg = FineTuneConfig {
+        learning_rate: env("FT_LR", f64::from(FineTuneConfig::default().learning_rate)) as f32,
+        window: env("FT_WINDOW", FineTuneConfig::default().window as f64) as usize,
+        margin: env("FT_MARGIN", FineTuneConfig::default().margin),
+        ..FineTuneConfig::default()
+    };
+    println!("fine-tuning: {cfg:?}");
+    for load in [0.5, 0.8, 0.95] {
+        let mut w = Workload::load(&workload_name)?;
+        w.duration_s = 300.0;
+        let w = w.resolve(&device, Some(load), &workload_name)?;
+        let exact = SimConfig::with_seed(11);
+        let skewed = SimConfig {
+            true_device: Some(Arc::new(wrong.clone())),
+            ..SimConfig::with_seed(11)
+        };
+        let mut pre = load_policy(&policy_dir, &device)?;
+        let as_profiled = simulate(&device, &w, &mut pre, &exact).objective;
+        let mut pre = load_policy(&policy_dir, &device)?;
+        let pretrained = simulate(&device, &w, &mut pre, &skewed).objective;
+        let mut ft = FineTuned::new(load_policy(&policy_dir, &device)?, device.models.len(), cfg);
+        let tuned = simulate(&device, &w, &mut ft, &skewed).objective;
+        println!(
+            "{load:>5.2} {as_profiled:>12.4} {pretrained:>12.4} {tuned:>12.4} {:>10}",
+            ft.fallbacks()
+        );
+    }
+    Ok(())
+}
