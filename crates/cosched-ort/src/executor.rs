@@ -944,7 +944,7 @@ impl Executor {
         }
         // Queued requests on a processor with no live worker can never run: fail them.
         for p in 0..st.procs.len() {
-            if st.procs[p].slots.iter().all(|s| s.down) && st.procs[p].queue.len() > 0 {
+            if st.procs[p].slots.iter().all(|s| s.down) && !st.procs[p].queue.is_empty() {
                 let reqs = st.procs[p].queue.drain_all();
                 for r in reqs {
                     let e = InferenceError::Failed {
@@ -1131,7 +1131,7 @@ fn try_start(sh: &Shared, st: &mut State, p: usize) {
         }
         let queued: f64 = batch.iter().map(|r| r.est_ms).sum();
         ps.queued_work_ms = (ps.queued_work_ms - queued).max(0.0);
-        if ps.queue.len() == 0 {
+        if ps.queue.is_empty() {
             ps.queued_work_ms = 0.0;
         }
         settle(sh, &mut st.procs[p], p, now);

@@ -48,7 +48,9 @@ pub fn valid(x: &[f32], n_models: usize, action: usize) -> bool {
 }
 
 /// The heuristic prior of `action`: minus its estimated finish time in deadlines, i.e. the
-/// earliest-finish rule. An untrained residual leaves the policy exactly earliest-finish.
+/// earliest-finish rule, as the encoded vector holds it (clipped at 10 deadlines). Training's
+/// targets use it; deciding uses the unclipped figure of the observation, so that under
+/// overload, where every processor clips, the prior still tells processors apart.
 #[inline]
 pub fn prior(x: &[f32], n_models: usize, action: usize) -> f32 {
     -PRIOR_SCALE * feature(x, n_models, action, EST_FINISH_OVER_SLO)

@@ -14,7 +14,8 @@
 //!   from "which processor is better now".
 //! - **Residual over a heuristic prior.** `Q(s, a) = prior(s, a) + net(s)_a`, where the prior
 //!   is minus the estimated finish time of the request on `a` in deadlines (Band's HEFT-like
-//!   earliest-finish rule) and the network's heads start at zero. An untrained policy is
+//!   earliest-finish rule; taken unclipped from the observation when deciding, since the
+//!   encoded feature saturates at 10 deadlines) and the network's heads start at zero. An untrained policy is
 //!   therefore exactly earliest-finish with least-slack-first queues, the strongest baseline
 //!   family, and training only has to learn corrections (residual policy learning, Silver et
 //!   al. 2018; Johannink et al. 2019): where to trade a little latency for energy, which
@@ -26,7 +27,9 @@
 //! - **Randomised training.** Each episode draws a training workload, a load from light to
 //!   overload (a curriculum widens the range over the first third of training), a duration, and
 //!   a "true" board whose latencies and powers differ from the profile by up to +-20 %, so the
-//!   policy must work from estimates that are a little wrong. Two built-in workloads
+//!   policy must work from estimates that are a little wrong. Episodes are shortened to about
+//!   `episode_placements` arrivals, so that a run sees a hundred draws rather than a handful
+//!   on a fast board. Two built-in workloads
 //!   ([`HELD_OUT_WORKLOADS`]) are never trained on.
 //! - **Trust region.** Learned corrections choose only among processors whose estimated finish
 //!   is within one deadline of the earliest: without it, a policy trained on some mixes could

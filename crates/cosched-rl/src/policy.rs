@@ -1,5 +1,6 @@
 //! The deployed policy: a [`Policy`] that decides with the plain forward, without allocating.
 
+use crate::features::{PRIOR_SCALE, TRUST_DEADLINES};
 use crate::plain::PlainMlp;
 use cosched_core::{Action, Observation, Policy, ProcessorId, QueueOrder};
 
@@ -33,6 +34,11 @@ impl DrlPolicy {
         }
     }
 
+    /// Number of models of the device the policy was built for (the one-hot block of its input).
+    pub fn n_models(&self) -> usize {
+        self.n_models
+    }
+
     /// The network.
     pub fn network(&self) -> &PlainMlp {
         &self.net
@@ -61,11 +67,7 @@ impl Policy for DrlPolicy {
 
     fn decide(&mut self, obs: &Observation) -> Action {
         obs.encode(&mut self.x);
-        let a = self
-            .net
-            .greedy(&self.x, self.n_models, &mut self.scratch, &mut self.q)
-            .or_else(|| obs.argmin_valid(|v| v.est_finish_ms()).map(|p| p.index()))
-            .unwrap_or(0);
+        let a = choose(&self.net, obs, &self.x, &mut self.scratch, &mut self.q).unwrap_or(0);
         Action {
             processor: ProcessorId(a as u16),
         }
@@ -74,4 +76,40 @@ impl Policy for DrlPolicy {
     fn queue_order(&self) -> QueueOrder {
         QueueOrder::LeastSlackFirst
     }
+}
+
+/// The greedy decision for `obs`, whose encoding is `x`: Q-values (residual + prior) into `q`
+/// for every processor, and the best valid processor inside the trust region, or `None` if no
+/// processor is valid. Shared by [`DrlPolicy`] and training's acting, so both act alike.
+///
+/// The prior and the trust region come from the observation itself, not from `x`: the vector
+/// clips the estimated finish at 10 deadlines, so under overload every processor would tie there
+/// and the first valid one (often a slow CPU) would win. With the unclipped figures an untrained
+/// policy is exactly earliest-finish (least-slack) at every load; below the clip both agree.
+pub(crate) fn choose(
+    net: &PlainMlp,
+    obs: &Observation,
+    x: &[f32],
+    scratch: &mut [f32],
+    q: &mut [f32],
+) -> Option<usize> {
+    net.forward(x, scratch, q);
+    let slo = obs.request.slo_ms.max(1e-6);
+    let best = obs
+        .processors
+        .iter()
+        .filter(|v| v.available)
+        .map(|v| v.est_finish_ms() / slo)
+        .min_by(f64::total_cmp)?;
+    let mut choice: Option<(f64, usize)> = None;
+    for (a, v) in obs.processors.iter().enumerate() {
+        let finish = v.est_finish_ms() / slo;
+        let qa = f64::from(q[a]) - f64::from(PRIOR_SCALE) * finish;
+        q[a] = qa as f32;
+        let inside = finish <= best + f64::from(TRUST_DEADLINES);
+        if v.available && inside && choice.is_none_or(|(b, _)| qa > b) {
+            choice = Some((qa, a));
+        }
+    }
+    choice.map(|(_, a)| a)
 }

@@ -62,6 +62,10 @@ pub struct TrainConfig {
     pub epsilon: (f64, f64),
     /// Simulated seconds per training episode (uniform in this range).
     pub episode_s: (f64, f64),
+    /// An episode is shortened so that about this many requests arrive in it: on a fast board
+    /// 10 s of a saturating mix is tens of thousands of placements, and a run would see only a
+    /// handful of (workload, load, board) draws. Many short episodes cover more of them.
+    pub episode_placements: f64,
     /// Load of a training episode (uniform in this range; the upper end overloads).
     pub load: (f64, f64),
     /// Each latency and power figure of the episode's true board is the profile's times
@@ -105,13 +109,14 @@ impl TrainConfig {
             replay_capacity: 100_000,
             epsilon: (0.2, 0.02),
             episode_s: (5.0, 15.0),
+            episode_placements: 4000.0,
             load: (0.3, 1.2),
             perturb: 0.2,
             eval_every: 25_000,
             eval_loads: vec![0.5, 0.8, 0.95],
             eval_duration_s: 20.0,
             eval_random_mixes: 4,
-            max_case_regression: 0.2,
+            max_case_regression: 0.5,
         }
     }
 }
@@ -335,9 +340,18 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
         let load = rng.random_range(cfg.load.0..=hi.max(cfg.load.0));
         let mut w = w.clone();
         w.duration_s = rng.random_range(cfg.episode_s.0..=cfg.episode_s.1);
-        let resolved = w
+        let mut resolved = w
             .resolve(device, Some(load), name)
             .map_err(|e| RlError::Config(e.to_string()))?;
+        // A closed loop offers nothing open-loop: it runs near the saturation throughput.
+        let rate = if resolved.offered_rps > 0.0 {
+            resolved.offered_rps
+        } else {
+            resolved.saturation_rps
+        };
+        if rate > 0.0 && cfg.episode_placements > 0.0 {
+            resolved.duration_ms = resolved.duration_ms.min(1000.0 * cfg.episode_placements / rate);
+        }
         let sim_cfg = SimConfig {
             weights: cfg.weights,
             true_device: Some(Arc::new(perturbed(device, cfg.perturb, &mut rng))),
@@ -358,8 +372,8 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
                 let valid_actions: Vec<usize> = (0..n_proc).filter(|&a| candidate(&x, n_models, a, ef)).collect();
                 valid_actions[rng.random_range(0..valid_actions.len())]
             } else {
-                acting
-                    .greedy(&x, n_models, &mut scratch, &mut q)
+                // As deployed (unclipped prior), so the data covers the deployed behaviour.
+                crate::policy::choose(&acting, obs, &x, &mut scratch, &mut q)
                     .expect("the simulator only asks with a valid processor")
             };
             by_request.insert(rid, pending.len());
