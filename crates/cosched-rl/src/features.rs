@@ -8,6 +8,8 @@ use cosched_core::observation::{FEATURES_PER_PROCESSOR, GLOBAL_FEATURES};
 const AVAILABLE: usize = 0;
 /// Offset of the estimated finish time over the SLO (queue wait + expected latency).
 const EST_FINISH_OVER_SLO: usize = 5;
+/// Offset of the estimated energy over the model's reference energy.
+const ENERGY_OVER_REFERENCE: usize = 6;
 
 /// Scale of the prior: Q-values are in units of the per-request objective share, where one
 /// deadline of latency costs 1 (with the balanced weights), so the prior is minus the
@@ -47,11 +49,15 @@ pub fn valid(x: &[f32], n_models: usize, action: usize) -> bool {
     feature(x, n_models, action, AVAILABLE) > 0.5
 }
 
-/// The heuristic prior of `action`: minus its estimated finish time in deadlines, i.e. the
-/// earliest-finish rule, as the encoded vector holds it (clipped at 10 deadlines). Training's
-/// targets use it; deciding uses the unclipped figure of the observation, so that under
-/// overload, where every processor clips, the prior still tells processors apart.
+/// The heuristic prior of `action`: minus its estimated finish time in deadlines (the
+/// earliest-finish rule) minus `energy_weight` times its estimated energy over the model's
+/// reference energy (the objective's own energy term, relative to its latency weight), as the
+/// encoded vector holds them (clipped at 10). Training's targets use it; deciding uses the
+/// unclipped figures of the observation, so that under overload, where every processor clips,
+/// the prior still tells processors apart. With `energy_weight` 0 it is earliest-finish.
 #[inline]
-pub fn prior(x: &[f32], n_models: usize, action: usize) -> f32 {
-    -PRIOR_SCALE * feature(x, n_models, action, EST_FINISH_OVER_SLO)
+pub fn prior(x: &[f32], n_models: usize, action: usize, energy_weight: f32) -> f32 {
+    -PRIOR_SCALE
+        * (feature(x, n_models, action, EST_FINISH_OVER_SLO)
+            + energy_weight * feature(x, n_models, action, ENERGY_OVER_REFERENCE))
 }

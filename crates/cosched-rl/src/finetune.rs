@@ -133,7 +133,7 @@ impl Policy for FineTuned {
         net.hidden_features(x, &mut hidden);
         self.pending.push_back(Pending {
             request: obs.request.id.0,
-            prior: prior(x, self.n_models, action.processor.index()),
+            prior: prior(x, self.n_models, action.processor.index(), net.prior_energy()),
             hidden,
             action: action.processor.index(),
         });

@@ -14,10 +14,12 @@
 //!   from "which processor is better now".
 //! - **Residual over a heuristic prior.** `Q(s, a) = prior(s, a) + net(s)_a`, where the prior
 //!   is minus the estimated finish time of the request on `a` in deadlines (Band's HEFT-like
-//!   earliest-finish rule; taken unclipped from the observation when deciding, since the
-//!   encoded feature saturates at 10 deadlines) and the network's heads start at zero. An untrained policy is
-//!   therefore exactly earliest-finish with least-slack-first queues, the strongest baseline
-//!   family, and training only has to learn corrections (residual policy learning, Silver et
+//!   earliest-finish rule) minus the objective's energy weight (relative to its latency weight)
+//!   times the estimated energy over the model's reference energy; both are taken unclipped
+//!   from the observation when deciding, since the encoded features saturate at 10. The
+//!   network's heads start at zero, so an untrained policy is this objective-aware
+//!   earliest-finish rule with least-slack-first queues (exactly least-slack when the energy
+//!   weight is 0), and training only has to learn corrections (residual policy learning, Silver et
 //!   al. 2018; Johannink et al. 2019): where to trade a little latency for energy, which
 //!   processor to keep free for tight deadlines, how to absorb bursts.
 //! - **Per-request credit.** The environment's reward arrives as completions, long after the

@@ -74,6 +74,7 @@ impl QNet {
             bv: b(&self.value),
             wa: w(&self.advantage),
             ba: b(&self.advantage),
+            prior_energy: 0.0,
         }
     }
 

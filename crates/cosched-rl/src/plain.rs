@@ -21,6 +21,9 @@ pub struct PlainMlp {
     pub(crate) bv: Vec<f32>,
     pub(crate) wa: Vec<f32>,
     pub(crate) ba: Vec<f32>,
+    /// Weight of the energy term of the prior ([`crate::features::prior`]); not a trained
+    /// weight: it comes from the objective (energy weight over latency weight).
+    pub(crate) prior_energy: f32,
 }
 
 /// `out = relu?(x W + b)` for `W` stored `[x.len()][out.len()]`.
@@ -79,7 +82,7 @@ impl PlainMlp {
     pub fn q_values(&self, x: &[f32], n_models: usize, scratch: &mut [f32], q: &mut [f32]) {
         self.forward(x, scratch, q);
         for (a, qa) in q.iter_mut().enumerate() {
-            *qa += prior(x, n_models, a);
+            *qa += prior(x, n_models, a, self.prior_energy);
         }
     }
 
@@ -130,6 +133,16 @@ impl PlainMlp {
         for b in 0..a_n {
             self.ba[b] += step * if b == action { 1.0 - share } else { -share };
         }
+    }
+
+    /// Set the energy weight of the prior (see [`crate::features::prior`]).
+    pub fn set_prior_energy(&mut self, w: f32) {
+        self.prior_energy = w;
+    }
+
+    /// The energy weight of the prior.
+    pub fn prior_energy(&self) -> f32 {
+        self.prior_energy
     }
 
     /// All weights, for checksums in tests.

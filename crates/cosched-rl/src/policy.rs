@@ -104,7 +104,8 @@ pub(crate) fn choose(
     let mut choice: Option<(f64, usize)> = None;
     for (a, v) in obs.processors.iter().enumerate() {
         let finish = v.est_finish_ms() / slo;
-        let qa = f64::from(q[a]) - f64::from(PRIOR_SCALE) * finish;
+        let energy = v.est_energy_j / obs.request.reference_energy_j.max(1e-12);
+        let qa = f64::from(q[a]) - f64::from(PRIOR_SCALE) * (finish + f64::from(net.prior_energy) * energy);
         q[a] = qa as f32;
         let inside = finish <= best + f64::from(TRUST_DEADLINES);
         if v.available && inside && choice.is_none_or(|(b, _)| qa > b) {

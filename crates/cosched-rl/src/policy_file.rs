@@ -15,7 +15,7 @@ use std::path::Path;
 /// Version of the policy file layout; another version is refused.
 pub const FORMAT_VERSION: u32 = 1;
 /// The algorithm written into manifests.
-pub const ALGORITHM: &str = "double-dueling-dqn/residual-earliest-finish/least-slack-queues";
+pub const ALGORITHM: &str = "double-dueling-dqn/residual-finish-plus-energy-prior/least-slack-queues";
 /// Name of the manifest inside a policy directory.
 pub const MANIFEST_FILE: &str = "manifest.toml";
 /// Name of the weights inside a policy directory.
@@ -185,6 +185,12 @@ pub fn load_policy_files(
             m.format_version
         )));
     }
+    if m.algorithm != ALGORITHM {
+        return Err(err(format!(
+            "trained by algorithm \"{}\", this build runs \"{ALGORITHM}\"; retrain it",
+            m.algorithm
+        )));
+    }
     if m.observation_version != OBSERVATION_VERSION {
         return Err(err(format!(
             "trained on observation version {}, this build encodes version {OBSERVATION_VERSION}; retrain it",
@@ -229,7 +235,8 @@ pub fn load_policy_files(
     }
     let net = QNet::from_bytes(&Device::flex(), want_size, m.hidden, actions.len(), weights)
         .map_err(|e| err(format!("{WEIGHTS_FILE}: burn cannot read it: {e:?}")))?;
-    let plain = net.to_plain();
+    let mut plain = net.to_plain();
+    plain.set_prior_energy(crate::train::prior_energy_weight(&m.objective_weights));
     let name = format!("drl:{}", m.objective);
     Ok(DrlPolicy::new(name, plain, device.models.len()))
 }

@@ -158,6 +158,8 @@ pub struct TrainedPolicy {
     pub weights: Vec<u8>,
     /// The same weights for the deployed forward.
     pub plain: PlainMlp,
+    /// The network at the end of training (kept or not), for diagnostics and tests.
+    pub last: PlainMlp,
     /// Hidden width.
     pub hidden: usize,
     /// Placements trained.
@@ -294,7 +296,7 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
     let mut net = QNet::new(&bdev, inputs, cfg.hidden, n_proc);
     let mut optim = AdamConfig::new().init();
     let huber = HuberLossConfig::new(1.0).init();
-    let mut acting = net.to_plain();
+    let mut acting = plain_of(&net, cfg);
     let mut target = acting.clone();
     let mut replay = Replay::new(inputs, cfg.replay_capacity);
 
@@ -407,10 +409,10 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
                 )?;
                 updates += 1;
                 if updates.is_multiple_of(50) {
-                    acting = net.to_plain();
+                    acting = plain_of(&net, cfg);
                 }
                 if updates.is_multiple_of(cfg.target_sync) {
-                    target = net.to_plain();
+                    target = plain_of(&net, cfg);
                 }
             }
             if st.done || step >= cfg.steps {
@@ -428,7 +430,7 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
         episodes += 1;
         if step >= next_eval || step >= cfg.steps {
             next_eval += cfg.eval_every;
-            let candidate = net.to_plain();
+            let candidate = plain_of(&net, cfg);
             let objectives: Vec<f64> = eval_cases
                 .iter()
                 .map(|(_, _, w)| eval_objective(device, w, &candidate, cfg))
@@ -470,6 +472,7 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
     Ok(TrainedPolicy {
         weights: best_weights,
         plain: best_plain,
+        last: plain_of(&net, cfg),
         hidden: cfg.hidden,
         steps: step,
         best_step,
@@ -477,6 +480,19 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
         eval_ratio: best_ratio,
         wall_s: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The deployed form of `net`, with the prior's energy weight of the objective.
+fn plain_of(net: &QNet, cfg: &TrainConfig) -> PlainMlp {
+    let mut p = net.to_plain();
+    p.set_prior_energy(prior_energy_weight(&cfg.weights));
+    p
+}
+
+/// The prior's energy weight for an objective: its energy weight relative to its latency
+/// weight, so the prior ranks processors like the objective's latency and energy terms do.
+pub fn prior_energy_weight(w: &ObjectiveWeights) -> f32 {
+    (w.energy / w.latency.max(1e-9)).clamp(0.0, 100.0) as f32
 }
 
 /// One Double-DQN update on a minibatch: the online network picks the next action, the target
@@ -517,7 +533,7 @@ fn update(
             }
         }
         // The network learns the residual over the prior.
-        by[b] = y - prior(s, n_models, a);
+        by[b] = y - prior(s, n_models, a, online.prior_energy());
     }
     let x = Tensor::<2>::from_data(TensorData::new(bx.to_vec(), [cfg.batch, n]), bdev);
     let a = Tensor::<2, Int>::from_data(TensorData::new(ba.to_vec(), [cfg.batch, 1]), bdev);

@@ -168,3 +168,16 @@ fn weights_whose_checksum_matches_but_burn_cannot_read_are_refused() {
     let e = load_err(&dir, &nano());
     assert!(e.contains("burn cannot read it"), "{e}");
 }
+
+#[test]
+fn a_policy_of_another_algorithm_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p.policy");
+    write(&dir);
+    edit_manifest(&dir, "algorithm = \"double-dueling-dqn/", "algorithm = \"ppo/");
+    let e = load_err(&dir, &nano());
+    assert!(
+        e.contains("trained by algorithm \\\"ppo/") || e.contains("trained by algorithm \"ppo/"),
+        "{e}"
+    );
+}
