@@ -9,6 +9,7 @@
 
 #![warn(missing_docs)]
 
+pub mod arrivals;
 pub mod baselines;
 pub mod device;
 pub mod error;

@@ -4,16 +4,13 @@
 
 use crate::executor::{Completion, Executor, Inputs, Reply, ShutdownMode};
 use crate::SubmitError;
+use cosched_core::arrivals::StreamArrivals;
 use cosched_core::{
     DeviceProfile, MetricsRecorder, ModelId, ObjectiveWeights, ResolvedArrival, ResolvedWorkload, RunInfo, RunReport,
     StreamId,
 };
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, Exp1};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Settings of a real run.
@@ -105,36 +102,6 @@ impl RealRun {
     }
 }
 
-fn seeded(seed: u64, salt: u64) -> ChaCha8Rng {
-    // The simulator's seeding: stream i of seed s draws the same arrivals in both worlds.
-    ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(salt))
-}
-
-fn exp_sample(rng: &mut ChaCha8Rng, mean: f64) -> f64 {
-    let e: f64 = Exp1.sample(rng);
-    e * mean
-}
-
-enum Gen {
-    Poisson {
-        rate_per_ms: f64,
-    },
-    Periodic {
-        period_ms: f64,
-    },
-    Mmpp {
-        rate_per_ms: [f64; 2],
-        dwell_ms: [f64; 2],
-        state: usize,
-        state_end_ms: f64,
-    },
-    Closed,
-    Trace {
-        events: Arc<Vec<(f64, ModelId)>>,
-        next: usize,
-    },
-}
-
 #[derive(Clone, Copy)]
 struct Arrival {
     t_ms: f64,
@@ -160,10 +127,11 @@ impl Ord for Arrival {
     }
 }
 
-/// The arrival schedule of a workload, generated lazily exactly as the simulator does.
+/// The arrival schedule of a workload, generated lazily by the same per-stream generators as
+/// the simulator's.
 struct Arrivals<'w> {
     w: &'w ResolvedWorkload,
-    gens: Vec<(Gen, ChaCha8Rng)>,
+    streams: Vec<StreamArrivals>,
     heap: BinaryHeap<Arrival>,
     seq: u64,
 }
@@ -172,47 +140,21 @@ impl<'w> Arrivals<'w> {
     fn new(w: &'w ResolvedWorkload, seed: u64) -> Arrivals<'w> {
         let mut a = Arrivals {
             w,
-            gens: Vec::new(),
+            streams: Vec::new(),
             heap: BinaryHeap::new(),
             seq: 0,
         };
         for (i, s) in w.streams.iter().enumerate() {
-            let mut rng = seeded(seed, i as u64);
-            let gen = match &s.arrival {
-                ResolvedArrival::Poisson { rate_per_ms } => Gen::Poisson {
-                    rate_per_ms: *rate_per_ms,
-                },
-                ResolvedArrival::Periodic { period_ms } => Gen::Periodic { period_ms: *period_ms },
-                ResolvedArrival::Mmpp { rate_per_ms, dwell_ms } => {
-                    let state = usize::from(rng.random_bool(dwell_ms[1] / (dwell_ms[0] + dwell_ms[1])));
-                    let state_end_ms = exp_sample(&mut rng, dwell_ms[state]);
-                    Gen::Mmpp {
-                        rate_per_ms: *rate_per_ms,
-                        dwell_ms: *dwell_ms,
-                        state,
-                        state_end_ms,
-                    }
+            let mut gen = StreamArrivals::new(&s.arrival, seed, i);
+            if let ResolvedArrival::Closed { concurrency } = &s.arrival {
+                let model = s.model.expect("closed streams have a model");
+                for _ in 0..*concurrency {
+                    a.push(0.0, i, model);
                 }
-                ResolvedArrival::Closed { .. } => Gen::Closed,
-                ResolvedArrival::Trace { events } => Gen::Trace {
-                    events: events.clone(),
-                    next: 0,
-                },
-            };
-            a.gens.push((gen, rng));
-            match &s.arrival {
-                ResolvedArrival::Closed { concurrency } => {
-                    let model = s.model.expect("closed streams have a model");
-                    for _ in 0..*concurrency {
-                        a.push(0.0, i, model);
-                    }
-                }
-                ResolvedArrival::Periodic { period_ms } => {
-                    let phase = a.gens[i].1.random::<f64>() * period_ms;
-                    a.push_in_window(phase, i, None);
-                }
-                _ => a.schedule_next(i, 0.0),
             }
+            let first = gen.first(w.duration_ms);
+            a.streams.push(gen);
+            a.push_next(i, first);
         }
         a
     }
@@ -227,59 +169,18 @@ impl<'w> Arrivals<'w> {
         });
     }
 
-    fn push_in_window(&mut self, t: f64, stream: usize, model: Option<ModelId>) {
-        if t < self.w.duration_ms {
+    fn push_next(&mut self, stream: usize, next: Option<(f64, Option<ModelId>)>) {
+        if let Some((t, model)) = next {
             let model = model.or(self.w.streams[stream].model).expect("stream has a model");
             self.push(t, stream, model);
         }
     }
 
-    fn schedule_next(&mut self, stream: usize, from: f64) {
-        let duration = self.w.duration_ms;
-        let (gen, rng) = &mut self.gens[stream];
-        let (t, model) = match gen {
-            Gen::Poisson { rate_per_ms } => (from + exp_sample(rng, 1.0 / *rate_per_ms), None),
-            Gen::Periodic { period_ms } => (from + *period_ms, None),
-            Gen::Mmpp {
-                rate_per_ms,
-                dwell_ms,
-                state,
-                state_end_ms,
-            } => {
-                let mut t = from;
-                loop {
-                    let gap = exp_sample(rng, 1.0 / rate_per_ms[*state]);
-                    if t + gap < *state_end_ms {
-                        break (t + gap, None);
-                    }
-                    t = *state_end_ms;
-                    *state ^= 1;
-                    *state_end_ms = t + exp_sample(rng, dwell_ms[*state]);
-                    if t >= duration {
-                        break (t, None);
-                    }
-                }
-            }
-            Gen::Closed => return,
-            Gen::Trace { events, next } => match events.get(*next) {
-                Some(&(t, m)) => {
-                    *next += 1;
-                    (t, Some(m))
-                }
-                None => return,
-            },
-        };
-        self.push_in_window(t, stream, model);
-    }
-
     /// The next arrival, after scheduling the one behind it in its stream.
     fn pop(&mut self) -> Option<Arrival> {
         let a = self.heap.pop()?;
-        match self.gens[a.stream].0 {
-            Gen::Closed => {}
-            Gen::Periodic { period_ms } => self.push_in_window(a.t_ms + period_ms, a.stream, None),
-            _ => self.schedule_next(a.stream, a.t_ms),
-        }
+        let next = self.streams[a.stream].next_after(a.t_ms, self.w.duration_ms);
+        self.push_next(a.stream, next);
         Some(a)
     }
 

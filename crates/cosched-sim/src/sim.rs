@@ -1,13 +1,13 @@
 //! The event loop.
 
+use cosched_core::arrivals::{seeded_rng, StreamArrivals};
 use cosched_core::{
     Action, DeviceProfile, LatencyEstimator, MetricsRecorder, ModelId, ObjectiveWeights, Observation, Outcome, Policy,
     PolicyQueue, ProcessorId, ProcessorView, QueueOrder, Queued, RequestId, RequestView, ResolvedArrival,
     ResolvedWorkload, RunInfo, RunReport, StreamId,
 };
-use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Distribution, Exp1, StandardNormal};
+use rand_distr::{Distribution, StandardNormal};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
@@ -109,33 +109,6 @@ struct ProcState {
     util_ema: f64,
 }
 
-#[derive(Debug)]
-enum StreamGen {
-    Poisson {
-        rate_per_ms: f64,
-    },
-    Periodic {
-        period_ms: f64,
-    },
-    Mmpp {
-        rate_per_ms: [f64; 2],
-        dwell_ms: [f64; 2],
-        state: usize,
-        state_end_ms: f64,
-    },
-    Closed,
-    Trace {
-        events: Arc<Vec<(f64, ModelId)>>,
-        next: usize,
-    },
-}
-
-#[derive(Debug)]
-struct StreamState {
-    gen: StreamGen,
-    rng: ChaCha8Rng,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum EventKind {
     Arrival { stream: u16, model: ModelId },
@@ -190,7 +163,7 @@ pub struct Simulator {
     events: BinaryHeap<Event>,
     seq: u64,
     procs: Vec<ProcState>,
-    streams: Vec<StreamState>,
+    streams: Vec<StreamArrivals>,
     service: Vec<Option<Service>>,
     reference_energy_j: Vec<f64>,
     estimator: LatencyEstimator,
@@ -205,17 +178,6 @@ pub struct Simulator {
     last_arrival_ms: f64,
     decisions: u64,
     done: bool,
-}
-
-fn seeded(seed: u64, salt: u64) -> ChaCha8Rng {
-    // Distinct, reproducible streams per purpose: arrivals of stream i never depend on the
-    // policy's choices, so policies are compared on identical arrivals.
-    ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15).wrapping_add(salt))
-}
-
-fn exp_sample(rng: &mut ChaCha8Rng, mean: f64) -> f64 {
-    let e: f64 = Exp1.sample(rng);
-    e * mean
 }
 
 impl Simulator {
@@ -296,7 +258,7 @@ impl Simulator {
             reference_energy_j,
             pending: None,
             outcomes: Vec::new(),
-            rng_service: seeded(config.seed, 0xffff_0001),
+            rng_service: seeded_rng(config.seed, 0xffff_0001),
             next_id: 0,
             busy_processors: 0,
             arrival_rate_ema: 0.0,
@@ -305,49 +267,22 @@ impl Simulator {
             done: false,
         };
         for (i, s) in workload.streams.iter().enumerate() {
-            let mut rng = seeded(config.seed, i as u64);
-            let gen = match &s.arrival {
-                ResolvedArrival::Poisson { rate_per_ms } => StreamGen::Poisson {
-                    rate_per_ms: *rate_per_ms,
-                },
-                ResolvedArrival::Periodic { period_ms } => StreamGen::Periodic { period_ms: *period_ms },
-                ResolvedArrival::Mmpp { rate_per_ms, dwell_ms } => {
-                    let state = usize::from(rng.random_bool(dwell_ms[1] / (dwell_ms[0] + dwell_ms[1])));
-                    let state_end_ms = exp_sample(&mut rng, dwell_ms[state]);
-                    StreamGen::Mmpp {
-                        rate_per_ms: *rate_per_ms,
-                        dwell_ms: *dwell_ms,
-                        state,
-                        state_end_ms,
-                    }
+            let mut arrivals = StreamArrivals::new(&s.arrival, config.seed, i);
+            if let ResolvedArrival::Closed { concurrency } = &s.arrival {
+                let model = s.model.expect("closed streams have a model");
+                for _ in 0..*concurrency {
+                    sim.push_event(
+                        0.0,
+                        EventKind::Arrival {
+                            stream: i as u16,
+                            model,
+                        },
+                    );
                 }
-                ResolvedArrival::Closed { .. } => StreamGen::Closed,
-                ResolvedArrival::Trace { events } => StreamGen::Trace {
-                    events: events.clone(),
-                    next: 0,
-                },
-            };
-            sim.streams.push(StreamState { gen, rng });
-            match &s.arrival {
-                ResolvedArrival::Closed { concurrency } => {
-                    let model = s.model.expect("closed streams have a model");
-                    for _ in 0..*concurrency {
-                        sim.push_event(
-                            0.0,
-                            EventKind::Arrival {
-                                stream: i as u16,
-                                model,
-                            },
-                        );
-                    }
-                }
-                ResolvedArrival::Periodic { period_ms } => {
-                    // A random phase, so that periodic streams do not all fire at t = 0.
-                    let phase = sim.streams[i].rng.random::<f64>() * period_ms;
-                    sim.schedule_at(i, phase);
-                }
-                _ => sim.schedule_next_arrival(i, 0.0),
             }
+            let first = arrivals.first(workload.duration_ms);
+            sim.streams.push(arrivals);
+            sim.push_arrival(i, first);
         }
         Ok(sim)
     }
@@ -361,58 +296,9 @@ impl Simulator {
         });
     }
 
-    fn schedule_at(&mut self, stream: usize, t: f64) {
-        if t < self.workload.duration_ms {
-            let model = self.workload.streams[stream]
-                .model
-                .expect("periodic streams have a model");
-            self.push_event(
-                t,
-                EventKind::Arrival {
-                    stream: stream as u16,
-                    model,
-                },
-            );
-        }
-    }
-
-    /// Schedule the arrival after time `from` of an open-loop stream.
-    fn schedule_next_arrival(&mut self, stream: usize, from: f64) {
-        let st = &mut self.streams[stream];
-        let (t, model) = match &mut st.gen {
-            StreamGen::Poisson { rate_per_ms } => (from + exp_sample(&mut st.rng, 1.0 / *rate_per_ms), None),
-            StreamGen::Periodic { period_ms } => (from + *period_ms, None),
-            StreamGen::Mmpp {
-                rate_per_ms,
-                dwell_ms,
-                state,
-                state_end_ms,
-            } => {
-                // Memorylessness lets us redraw the gap after every state switch.
-                let mut t = from;
-                loop {
-                    let gap = exp_sample(&mut st.rng, 1.0 / rate_per_ms[*state]);
-                    if t + gap < *state_end_ms {
-                        break (t + gap, None);
-                    }
-                    t = *state_end_ms;
-                    *state ^= 1;
-                    *state_end_ms = t + exp_sample(&mut st.rng, dwell_ms[*state]);
-                    if t >= self.workload.duration_ms {
-                        break (t, None);
-                    }
-                }
-            }
-            StreamGen::Closed => return,
-            StreamGen::Trace { events, next } => match events.get(*next) {
-                Some(&(t, m)) => {
-                    *next += 1;
-                    (t, Some(m))
-                }
-                None => return,
-            },
-        };
-        if t < self.workload.duration_ms {
+    /// Queue a stream's next arrival, if it has one in the arrival window.
+    fn push_arrival(&mut self, stream: usize, next: Option<(f64, Option<ModelId>)>) {
+        if let Some((t, model)) = next {
             let model = model
                 .or(self.workload.streams[stream].model)
                 .expect("stream has a model");
@@ -474,11 +360,8 @@ impl Simulator {
     }
 
     fn on_arrival(&mut self, stream: usize, model: ModelId) {
-        if !matches!(self.streams[stream].gen, StreamGen::Closed | StreamGen::Periodic { .. }) {
-            self.schedule_next_arrival(stream, self.now_ms);
-        } else if let StreamGen::Periodic { period_ms } = self.streams[stream].gen {
-            self.schedule_at(stream, self.now_ms + period_ms);
-        }
+        let next = self.streams[stream].next_after(self.now_ms, self.workload.duration_ms);
+        self.push_arrival(stream, next);
         let dt = self.now_ms - self.last_arrival_ms;
         let decay = (-dt / SMOOTHING_MS).exp();
         self.arrival_rate_ema = self.arrival_rate_ema * decay + 1.0 / SMOOTHING_MS;
@@ -680,7 +563,7 @@ impl Simulator {
                 reference_energy_j: self.reference_energy_j[r.model.index()],
                 violated,
             });
-            if matches!(self.streams[r.stream.index()].gen, StreamGen::Closed) && now < self.workload.duration_ms {
+            if self.streams[r.stream.index()].is_closed() && now < self.workload.duration_ms {
                 self.push_event(
                     now,
                     EventKind::Arrival {
