@@ -62,6 +62,9 @@ pub struct FineTuned {
     cfg: FineTuneConfig,
     n_models: usize,
     pending: VecDeque<Pending>,
+    /// Hidden-feature buffers of answered decisions, reused so that deciding does not allocate
+    /// once the pending queue has reached its working size.
+    spare: Vec<Vec<f32>>,
     costs: VecDeque<f64>,
     cost_sum: f64,
     reference: Option<f64>,
@@ -84,6 +87,7 @@ impl FineTuned {
             cfg,
             n_models,
             pending: VecDeque::with_capacity(MAX_PENDING),
+            spare: Vec::new(),
             costs: VecDeque::with_capacity(cfg.window.max(1)),
             cost_sum: 0.0,
             reference: None,
@@ -125,12 +129,16 @@ impl Policy for FineTuned {
     fn decide(&mut self, obs: &Observation) -> Action {
         let action = self.live.decide(obs);
         if self.pending.len() == MAX_PENDING {
-            self.pending.pop_front();
+            if let Some(old) = self.pending.pop_front() {
+                self.spare.push(old.hidden);
+            }
         }
         let x = self.live.last_input();
         let net = self.live.network();
-        let mut hidden = vec![0.0; net.hidden];
-        net.hidden_features(x, &mut hidden);
+        // The forward of `decide` already computed the hidden layer: copy it, don't recompute.
+        let mut hidden = self.spare.pop().unwrap_or_default();
+        hidden.clear();
+        hidden.extend_from_slice(self.live.last_hidden());
         self.pending.push_back(Pending {
             request: obs.request.id.0,
             prior: prior(x, self.n_models, action.processor.index(), net.prior_energy()),
@@ -156,6 +164,7 @@ impl Policy for FineTuned {
         let q = net.head_q(&p.hidden, p.action) + p.prior;
         let err = (q - (-cost as f32)).clamp(-1.0, 1.0);
         net.head_step(&p.hidden, p.action, -lr * err);
+        self.spare.push(p.hidden);
         self.updates += 1;
 
         self.record_cost(cost);

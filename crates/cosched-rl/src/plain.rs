@@ -100,21 +100,24 @@ impl PlainMlp {
         best.map(|(_, a)| a)
     }
 
-    /// The last hidden layer for input `x` (length `hidden`), what the heads read.
-    pub fn hidden_features(&self, x: &[f32], out: &mut [f32]) {
-        let mut h1 = vec![0.0; self.hidden];
-        dense(x, &self.w1, &self.b1, &mut h1, true);
-        dense(&h1, &self.w2, &self.b2, out, true);
+    /// The last hidden layer (what the heads read) of the latest [`PlainMlp::forward`] that
+    /// used `scratch`.
+    pub fn last_hidden<'s>(&self, scratch: &'s [f32]) -> &'s [f32] {
+        &scratch[self.hidden..2 * self.hidden]
     }
 
-    /// The residual Q-value of `action` from hidden features `h` (heads only).
+    /// The residual Q-value of `action` from hidden features `h` (heads only). No allocation.
     pub fn head_q(&self, h: &[f32], action: usize) -> f32 {
-        let mut v = [0.0f32];
-        dense(h, &self.wv, &self.bv, &mut v, false);
-        let mut adv = vec![0.0; self.actions];
-        dense(h, &self.wa, &self.ba, &mut adv, false);
-        let mean = adv.iter().sum::<f32>() / adv.len() as f32;
-        v[0] + adv[action] - mean
+        let a_n = self.actions;
+        // Same summation order as `dense`, so the figure equals the forward's.
+        let dot = |b: usize| -> f32 {
+            h.iter()
+                .enumerate()
+                .fold(self.ba[b], |acc, (i, &hi)| acc + hi * self.wa[i * a_n + b])
+        };
+        let v = h.iter().zip(&self.wv).fold(self.bv[0], |acc, (hi, w)| acc + hi * w);
+        let mean = (0..a_n).map(dot).sum::<f32>() / a_n as f32;
+        v + dot(action) - mean
     }
 
     /// Move the heads by `step` times the gradient of [`PlainMlp::head_q`] for `action`

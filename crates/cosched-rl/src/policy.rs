@@ -49,6 +49,11 @@ impl DrlPolicy {
         &mut self.net
     }
 
+    /// The last hidden layer of the last decision (what the output heads read).
+    pub fn last_hidden(&self) -> &[f32] {
+        self.net.last_hidden(&self.scratch)
+    }
+
     /// The observation vector of the last decision.
     pub fn last_input(&self) -> &[f32] {
         &self.x
