@@ -73,7 +73,12 @@ pub struct ProfileArgs {
     /// Intra-op threads of the CPU processor.
     #[arg(long, default_value_t = 1)]
     threads: usize,
-    /// Largest number of concurrent inferences tried (default: the number of cores).
+    /// Split the CPU into this many identical single-slot workers (cpu-a, cpu-b, ...), as a
+    /// CPU-only host runs them; their mutual slowdown becomes the profile's [interference].
+    #[arg(long, default_value_t = 1)]
+    cpu_workers: usize,
+    /// Largest number of concurrent inferences tried (default: the number of cores, at least
+    /// --cpu-workers).
     #[arg(long)]
     max_concurrency: Option<usize>,
     /// p99 growth factor that ends the concurrency search.
@@ -239,9 +244,11 @@ pub fn profile(a: ProfileArgs) -> anyhow::Result<()> {
         warmup: a.warmup,
         iters: a.iters.max(2),
         threads: a.threads.max(1),
+        cpu_workers: a.cpu_workers.max(1),
         max_concurrency: a
             .max_concurrency
             .unwrap_or(ProfileConfig::default().max_concurrency)
+            .max(a.cpu_workers)
             .max(1),
         p99_factor: a.p99_factor,
         ..ProfileConfig::default()

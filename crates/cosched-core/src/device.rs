@@ -152,7 +152,9 @@ pub struct ModelProfile {
 /// Shared-DRAM contention between processors.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Interference {
-    /// Extra latency fraction for an inference that starts while each other processor is busy.
+    /// Extra latency fraction for each other busy processor, for as long as it is busy: the
+    /// simulator slows a running inference's progress to 1 / [`Interference::slowdown`] of its
+    /// isolated speed and re-rates it whenever another processor becomes busy or idle.
     pub slowdown_per_busy: f64,
     /// Cap on the slowdown factor.
     pub max_slowdown: f64,
@@ -171,7 +173,7 @@ impl Default for Interference {
 }
 
 impl Interference {
-    /// Slowdown factor (>= 1) of an inference that starts while `other_busy` other processors are busy.
+    /// Slowdown factor (>= 1) of an inference while `other_busy` other processors are busy.
     #[inline]
     pub fn slowdown(&self, other_busy: u32) -> f64 {
         (1.0 + self.slowdown_per_busy * f64::from(other_busy)).min(self.max_slowdown.max(1.0))

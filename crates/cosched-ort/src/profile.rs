@@ -28,6 +28,10 @@ pub struct ProfileConfig {
     pub p99_factor: f64,
     /// Intra-op threads of a CPU processor.
     pub threads: usize,
+    /// Split the CPU into this many identical workers (`cpu-a`, `cpu-b`, ...), each one slot
+    /// with `threads` intra-op threads: the CPU is measured once, and the slowdown of
+    /// `cpu_workers` concurrent inferences over one becomes the profile's `[interference]`.
+    pub cpu_workers: usize,
     /// Modelled idle and busy power of each processor, W (no sensor is read here).
     pub idle_power_w: f64,
     /// See `idle_power_w`.
@@ -43,6 +47,7 @@ impl Default for ProfileConfig {
             max_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             p99_factor: 1.5,
             threads: 1,
+            cpu_workers: 1,
             idle_power_w: 0.5,
             busy_power_w: 8.0,
         }
@@ -367,6 +372,66 @@ fn key(s: &str) -> String {
     }
 }
 
+/// The processor ids `p` becomes in the profile: itself, or `cpu-a`, `cpu-b`, ... when the CPU is
+/// split into workers.
+fn processor_ids(p: &Processor, config: &ProfileConfig) -> Vec<String> {
+    let workers = config.cpu_workers.max(1);
+    if workers > 1 && p.ep == ExecutionProviderKind::Cpu {
+        (0..workers).map(worker_id).collect()
+    } else {
+        vec![p.id.clone()]
+    }
+}
+
+/// `cpu-a` ... `cpu-z`, then `cpu-26`, ...
+fn worker_id(i: usize) -> String {
+    match u8::try_from(i).ok().filter(|&i| i < 26) {
+        Some(i) => format!("cpu-{}", char::from(b'a' + i)),
+        None => format!("cpu-{i}"),
+    }
+}
+
+/// Interference between CPU workers: the median over models of the mean latency with `workers`
+/// concurrent inferences over the mean with one, as extra slowdown per other busy worker
+/// (`(ratio - 1) / (workers - 1)`, at least 0), and how it was found. Models whose concurrency
+/// search stopped before `workers` use the largest concurrency measured.
+pub fn worker_interference(
+    measured: &[Measurement],
+    processors: &[Processor],
+    workers: usize,
+) -> Option<(f64, String)> {
+    let cpu: Vec<&Processor> = processors
+        .iter()
+        .filter(|p| p.ep == ExecutionProviderKind::Cpu)
+        .collect();
+    let mut per_model: Vec<(String, f64)> = measured
+        .iter()
+        .filter(|m| cpu.iter().any(|p| p.id == m.processor))
+        .filter_map(|m| {
+            let (k, mean_k) = m
+                .concurrency_mean_ms
+                .iter()
+                .filter(|(k, _)| *k > 1 && *k <= workers)
+                .max_by_key(|(k, _)| *k)?;
+            let per_busy = ((mean_k / m.mean_ms - 1.0) / (*k - 1) as f64).max(0.0);
+            Some((m.model.clone(), per_busy))
+        })
+        .collect();
+    if per_model.is_empty() {
+        return None;
+    }
+    per_model.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let median = per_model[per_model.len() / 2].1;
+    let list: Vec<String> = per_model.iter().map(|(m, s)| format!("{m} {s:.3}")).collect();
+    Some((
+        median,
+        format!(
+            "median over models of the extra mean latency per other busy worker with {workers} CPU workers running at once ({}); applied as a rate while other workers are busy",
+            list.join(", ")
+        ),
+    ))
+}
+
 /// Write a device profile (DESIGN.md format, checked by parsing it back) from measurements.
 ///
 /// A processor's `slots` is the smallest maximum concurrency over its models (what it can run
@@ -387,7 +452,10 @@ pub fn render(
         "source = {}",
         toml_str(&format!(
             "measured with cosched-bench profile on {host} (ONNX Runtime {}, {} warm-up + {} timed batch-1 runs per model and processor; batch_alpha fitted by least squares over batches {:?}; memory_mb is the resident-set growth of one session plus one inference; slots is the smallest Corun-style max concurrency over the models (largest number of concurrent inferences before p99 exceeds {}x its value at one); power is modelled: idle {} W, busy {} W per processor, no sensor read)",
-            runtime::loaded_library().map_or_else(|| "?".into(), |p| p.display().to_string()),
+            // The file name only: a machine's folders do not belong in a shared profile.
+            runtime::loaded_library()
+                .and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()))
+                .unwrap_or_else(|| "?".into()),
             config.warmup,
             config.iters,
             config.batches,
@@ -396,40 +464,53 @@ pub fn render(
             config.busy_power_w
         ))
     );
+    let workers = config.cpu_workers.max(1);
     for p in processors {
         let mine: Vec<&Measurement> = measured.iter().filter(|m| m.processor == p.id).collect();
         if mine.is_empty() {
             continue;
         }
-        let slots = mine.iter().map(|m| m.max_concurrency).min().unwrap_or(1).max(1);
+        let split = workers > 1 && p.ep == ExecutionProviderKind::Cpu;
+        let slots = if split {
+            1
+        } else {
+            mine.iter().map(|m| m.max_concurrency).min().unwrap_or(1).max(1)
+        };
         let max_batch = if mine.iter().any(|m| m.batch_alpha.is_some()) {
             config.batches.iter().copied().max().unwrap_or(1).max(1)
         } else {
             1
         };
-        let _ = writeln!(t, "\n[[processor]]");
-        let _ = writeln!(t, "id = {}", toml_str(&p.id));
-        let _ = writeln!(t, "kind = {}", toml_str(p.kind.as_str()));
-        let _ = writeln!(t, "ep = {}", toml_str(ep::ep_name(p.ep)));
-        let _ = writeln!(t, "slots = {slots}");
-        let _ = writeln!(t, "max_batch = {max_batch}");
-        if let Some(th) = p.threads {
-            let _ = writeln!(t, "threads = {th}");
-        }
-        let _ = writeln!(t, "idle_power_w = {:?}", p.idle_power_w);
-        let _ = writeln!(t, "busy_power_w = {:?}", p.busy_power_w);
         let conc: Vec<String> = mine
             .iter()
             .map(|m| format!("{} {}", m.model, m.max_concurrency))
             .collect();
-        let _ = writeln!(
-            t,
-            "source = {}",
-            toml_str(&format!(
+        let source = if split {
+            format!(
+                "measured: one of {workers} identical CPU workers ({} intra-op threads each, one inference at a time); the CPU's max concurrency per model {}; power modelled (no sensor)",
+                p.threads.unwrap_or(1),
+                conc.join(", ")
+            )
+        } else {
+            format!(
                 "measured: max concurrency per model {}; power modelled (no sensor)",
                 conc.join(", ")
-            ))
-        );
+            )
+        };
+        for id in processor_ids(p, config) {
+            let _ = writeln!(t, "\n[[processor]]");
+            let _ = writeln!(t, "id = {}", toml_str(&id));
+            let _ = writeln!(t, "kind = {}", toml_str(p.kind.as_str()));
+            let _ = writeln!(t, "ep = {}", toml_str(ep::ep_name(p.ep)));
+            let _ = writeln!(t, "slots = {slots}");
+            let _ = writeln!(t, "max_batch = {max_batch}");
+            if let Some(th) = p.threads {
+                let _ = writeln!(t, "threads = {th}");
+            }
+            let _ = writeln!(t, "idle_power_w = {:?}", p.idle_power_w);
+            let _ = writeln!(t, "busy_power_w = {:?}", p.busy_power_w);
+            let _ = writeln!(t, "source = {}", toml_str(&source));
+        }
     }
     let mut names: Vec<&str> = measured.iter().map(|m| m.model.as_str()).collect();
     names.dedup();
@@ -442,19 +523,31 @@ pub fn render(
         let _ = writeln!(t, "\n[[model]]");
         let _ = writeln!(t, "name = {}", toml_str(name));
         let _ = writeln!(t, "memory_mb = {mem:?}");
+        let ids = |m: &Measurement| {
+            processors
+                .iter()
+                .find(|p| p.id == m.processor)
+                .map_or_else(|| vec![m.processor.clone()], |p| processor_ids(p, config))
+        };
         let _ = writeln!(t, "[model.latency_ms]");
         for m in &mine {
-            let _ = writeln!(t, "{} = {:?}", key(&m.processor), r3(m.mean_ms).max(0.001));
+            for id in ids(m) {
+                let _ = writeln!(t, "{} = {:?}", key(&id), r3(m.mean_ms).max(0.001));
+            }
         }
         let _ = writeln!(t, "[model.latency_cv]");
         for m in &mine {
-            let _ = writeln!(t, "{} = {:?}", key(&m.processor), r3(m.cv));
+            for id in ids(m) {
+                let _ = writeln!(t, "{} = {:?}", key(&id), r3(m.cv));
+            }
         }
         if mine.iter().any(|m| m.batch_alpha.is_some()) {
             let _ = writeln!(t, "[model.batch_alpha]");
             for m in &mine {
                 if let Some(a) = m.batch_alpha {
-                    let _ = writeln!(t, "{} = {:?}", key(&m.processor), r3(a));
+                    for id in ids(m) {
+                        let _ = writeln!(t, "{} = {:?}", key(&id), r3(a));
+                    }
                 }
             }
         }
@@ -471,24 +564,30 @@ pub fn render(
                 .iter()
                 .map(|(k, ms)| format!("{k}: {ms:.3}"))
                 .collect();
-            let _ = writeln!(
-                t,
-                "{} = {}",
-                key(&m.processor),
-                toml_str(&format!(
-                    "measured on {host}: batch-1 mean {:.3} ms, cv {:.3}, p99 {:.3} ms{}; p99 ms by concurrency {}; mean ms by concurrency {}",
-                    m.mean_ms,
-                    m.cv,
-                    m.p99_ms,
-                    if batches.is_empty() {
-                        String::new()
-                    } else {
-                        format!("; {}", batches.join(", "))
-                    },
-                    conc.join(", "),
-                    conc_mean.join(", ")
-                ))
-            );
+            let text = toml_str(&format!(
+                "measured on {host}: batch-1 mean {:.3} ms, cv {:.3}, p99 {:.3} ms{}; p99 ms by concurrency {}; mean ms by concurrency {}",
+                m.mean_ms,
+                m.cv,
+                m.p99_ms,
+                if batches.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {}", batches.join(", "))
+                },
+                conc.join(", "),
+                conc_mean.join(", ")
+            ));
+            for id in ids(m) {
+                let _ = writeln!(t, "{} = {}", key(&id), text);
+            }
+        }
+    }
+    if workers > 1 {
+        if let Some((slowdown, how)) = worker_interference(measured, processors, workers) {
+            let _ = writeln!(t, "\n[interference]");
+            let _ = writeln!(t, "slowdown_per_busy = {:?}", r3(slowdown));
+            let _ = writeln!(t, "max_slowdown = {:?}", r3(1.0 + slowdown * (workers - 1) as f64));
+            let _ = writeln!(t, "source = {}", toml_str(&format!("measured on {host}: {how}")));
         }
     }
     DeviceProfile::from_toml_str(&t, name).map_err(|e| format!("the profile written does not parse back: {e}"))?;
@@ -533,5 +632,43 @@ mod tests {
         assert_eq!(d.processors[0].slots, 2);
         assert_eq!(d.processors[0].max_batch, 8);
         assert!(d.source.starts_with("measured with cosched-bench profile on"));
+    }
+
+    #[test]
+    fn cpu_workers_split_the_cpu_and_measure_their_interference() {
+        let cfg = ProfileConfig {
+            cpu_workers: 2,
+            ..ProfileConfig::default()
+        };
+        let procs = processors(&[ExecutionProviderKind::Cpu], &cfg);
+        let m = |model: &str, one: f64, two: f64| Measurement {
+            model: model.into(),
+            processor: "cpu".into(),
+            mean_ms: one,
+            cv: 0.1,
+            p99_ms: one * 1.2,
+            batch_alpha: None,
+            batch_ms: vec![],
+            memory_mb: 2.0,
+            max_concurrency: 2,
+            concurrency_p99_ms: vec![(1, one * 1.2), (2, two * 1.2)],
+            concurrency_mean_ms: vec![(1, one), (2, two)],
+        };
+        // Slowdowns 1.1, 1.3, 1.2: the median extra per other busy worker is 0.2.
+        let measured = [m("a", 10.0, 11.0), m("b", 2.0, 2.6), m("c", 5.0, 6.0)];
+        let t = render("host", "test host", &procs, &measured, &cfg).unwrap();
+        let d = DeviceProfile::from_toml_str(&t, "x").unwrap();
+        let ids: Vec<&str> = d.processors.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, ["cpu-a", "cpu-b"]);
+        assert!(d.processors.iter().all(|p| p.slots == 1));
+        for model in &d.models {
+            assert_eq!(
+                model.on[0].as_ref().unwrap().mean_ms,
+                model.on[1].as_ref().unwrap().mean_ms
+            );
+        }
+        assert!((d.interference.slowdown_per_busy - 0.2).abs() < 1e-9);
+        assert!((d.interference.max_slowdown - 1.2).abs() < 1e-9);
+        assert!(d.interference.source.contains("median"));
     }
 }

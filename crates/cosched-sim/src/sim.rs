@@ -92,6 +92,14 @@ struct Slot {
     batch: Vec<Request>,
     start_ms: f64,
     expected_end_ms: f64,
+    // Contention is applied as a rate: the running inference has `work_left_ms` of isolated
+    // service time left as of `since_ms`, and progresses at 1 / `slowdown` while the set of busy
+    // processors stays as it is. Whenever that set changes, the remaining work is re-rated and
+    // the completion rescheduled; `version` tells the stale completion event from the new one.
+    work_left_ms: f64,
+    since_ms: f64,
+    slowdown: f64,
+    version: u32,
 }
 
 #[derive(Debug)]
@@ -112,7 +120,7 @@ struct ProcState {
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum EventKind {
     Arrival { stream: u16, model: ModelId },
-    Completion { processor: u16, slot: u32 },
+    Completion { processor: u16, slot: u32, version: u32 },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -354,7 +362,17 @@ impl Simulator {
             self.now_ms = ev.time_ms;
             match ev.kind {
                 EventKind::Arrival { stream, model } => self.on_arrival(stream as usize, model),
-                EventKind::Completion { processor, slot } => self.on_completion(processor as usize, slot as usize),
+                EventKind::Completion {
+                    processor,
+                    slot,
+                    version,
+                } => {
+                    let (p, slot) = (processor as usize, slot as usize);
+                    // A completion rescheduled by a change in contention leaves its old event behind.
+                    if self.procs[p].slots[slot].version == version {
+                        self.on_completion(p, slot);
+                    }
+                }
             }
         }
     }
@@ -497,8 +515,8 @@ impl Simulator {
         let slowdown = self.truth.interference.slowdown(others_busy);
         let st = &mut self.procs[p];
         let batch_factor = svc.batch_alpha + (1.0 - svc.batch_alpha) * f64::from(b);
-        let mean = svc.mean_ms * batch_factor * slowdown / st.freq_scale;
-        let duration = if svc.sigma > 0.0 {
+        let mean = svc.mean_ms * batch_factor / st.freq_scale;
+        let work = if svc.sigma > 0.0 {
             let z: f64 = StandardNormal.sample(&mut self.rng_service);
             mean * (svc.sigma * z - svc.sigma * svc.sigma / 2.0).exp()
         } else {
@@ -510,23 +528,66 @@ impl Simulator {
             .unwrap_or(svc.mean_ms)
             * batch_factor
             / st.freq_scale;
-        if st.active == 0 {
-            self.busy_processors += 1;
-        }
+        let newly_busy = st.active == 0;
         st.active += 1;
+        let version = st.slots[slot].version.wrapping_add(1);
         st.slots[slot] = Slot {
             batch,
             start_ms: self.now_ms,
             expected_end_ms: self.now_ms + est,
+            work_left_ms: work,
+            since_ms: self.now_ms,
+            slowdown,
+            version,
         };
-        let t = self.now_ms + duration;
+        let t = self.now_ms + work * slowdown;
         self.push_event(
             t,
             EventKind::Completion {
                 processor: p as u16,
                 slot: slot as u32,
+                version,
             },
         );
+        if newly_busy {
+            self.busy_processors += 1;
+            self.rerate_others(p);
+        }
+    }
+
+    /// Processor `changed` just became busy or idle: every inference running elsewhere now
+    /// shares memory with one more or one fewer processor, so its remaining work runs at the new
+    /// rate from now on and its completion moves.
+    fn rerate_others(&mut self, changed: usize) {
+        if self.truth.interference.slowdown_per_busy == 0.0 {
+            return;
+        }
+        let now = self.now_ms;
+        for q in 0..self.procs.len() {
+            if q == changed || self.procs[q].active == 0 {
+                continue;
+            }
+            let slowdown = self.truth.interference.slowdown(self.busy_processors - 1);
+            for slot in 0..self.procs[q].slots.len() {
+                let s = &mut self.procs[q].slots[slot];
+                if s.batch.is_empty() || s.slowdown == slowdown {
+                    continue;
+                }
+                s.work_left_ms = (s.work_left_ms - (now - s.since_ms) / s.slowdown).max(0.0);
+                s.since_ms = now;
+                s.slowdown = slowdown;
+                s.version = s.version.wrapping_add(1);
+                let (t, version) = (now + s.work_left_ms * slowdown, s.version);
+                self.push_event(
+                    t,
+                    EventKind::Completion {
+                        processor: q as u16,
+                        slot: slot as u32,
+                        version,
+                    },
+                );
+            }
+        }
     }
 
     fn on_completion(&mut self, p: usize, slot: usize) {
@@ -537,7 +598,8 @@ impl Simulator {
         let batch = std::mem::take(&mut st.slots[slot].batch);
         let service_ms = now - st.slots[slot].start_ms;
         st.active -= 1;
-        if st.active == 0 {
+        let now_idle = st.active == 0;
+        if now_idle {
             self.busy_processors -= 1;
         }
         st.free.push(slot);
@@ -578,6 +640,10 @@ impl Simulator {
         batch.clear();
         self.procs[p].slots[slot].batch = batch;
         self.try_start(p);
+        // Re-rate the others only if no queued request kept this processor busy.
+        if now_idle && self.procs[p].active == 0 {
+            self.rerate_others(p);
+        }
     }
 
     fn finalize(&mut self) {
