@@ -1,10 +1,9 @@
 //! `cosched-bench train`: train a DRL policy in the simulator and write a policy file.
 
 use crate::inputs::BadInput;
-use anyhow::Context;
 use clap::Args;
 use cosched_core::{DeviceProfile, ObjectiveWeights, Workload};
-use cosched_rl::{save_policy, train, Manifest, TrainConfig};
+use cosched_rl::{save_policy, train, Manifest, RlError, TrainConfig};
 use std::path::PathBuf;
 
 /// Arguments of `cosched-bench train`.
@@ -35,6 +34,14 @@ pub struct TrainArgs {
     /// Placements between evaluations.
     #[arg(long)]
     eval_every: Option<u64>,
+    /// Checkpoint folder, written at every evaluation and removed once the policy is saved
+    /// [default: OUT.checkpoint next to --out].
+    #[arg(long)]
+    checkpoint: Option<PathBuf>,
+    /// Resume an interrupted run from its checkpoint (same --device, --objective, --seed,
+    /// --hidden and workloads; --steps may be raised).
+    #[arg(long)]
+    resume: bool,
 }
 
 /// Train and save.
@@ -65,6 +72,16 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     if let Some(e) = args.eval_every {
         cfg.eval_every = e.max(1);
     }
+    let checkpoint = args.checkpoint.clone().unwrap_or_else(|| {
+        let mut name = args.out.file_name().unwrap_or_default().to_os_string();
+        name.push(".checkpoint");
+        args.out.with_file_name(name)
+    });
+    if args.resume && !checkpoint.join("state.json").is_file() {
+        return Err(BadInput(format!("--resume: no checkpoint in {}", checkpoint.display())).into());
+    }
+    cfg.checkpoint_dir = Some(checkpoint.clone());
+    cfg.resume_from = args.resume.then(|| checkpoint.clone());
     let command = format!(
         "cosched-bench train --device {} --objective {} --steps {} --seed {} --hidden {}{}",
         cfg.device.name,
@@ -88,10 +105,18 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             p.episodes, p.best_ratio
         ));
     })
-    .context("training")?;
+    .map_err(|e| match e {
+        // A checkpoint that does not fit is the user's input, like a bad profile.
+        RlError::Checkpoint { .. } => anyhow::Error::from(BadInput(e.to_string())),
+        other => anyhow::Error::from(other).context("training"),
+    })?;
     bar.finish();
     let manifest = Manifest::new(&cfg, &trained, &command);
     save_policy(&args.out, &manifest, &trained.weights)?;
+    // The policy is safe on disk: the checkpoint has served its purpose.
+    if let Err(e) = std::fs::remove_dir_all(&checkpoint) {
+        tracing::warn!("could not remove the checkpoint {}: {e}", checkpoint.display());
+    }
     println!(
         "wrote {} ({} placements in {:.0} s; kept the weights of placement {}; evaluation objective / prior {:.3})",
         args.out.display(),

@@ -176,6 +176,38 @@ fn bad_inputs_exit_2_with_one_line() {
 }
 
 #[test]
+fn train_removes_its_checkpoint_when_done_and_refuses_a_damaged_one() {
+    let dir = tmp("train");
+    let out = dir.join("p.policy");
+    let out_s = out.to_str().unwrap();
+    let ck = dir.join("p.policy.checkpoint");
+    let args = [
+        "train",
+        "--device",
+        "jetson-orin-nano",
+        "--out",
+        out_s,
+        "--eval-every",
+        "5000",
+    ];
+    assert_bad_input(
+        &bench(&[&args[..], &["--steps", "10000", "--resume"]].concat()),
+        "no checkpoint",
+    );
+    // A finished run leaves its policy and removes its checkpoint.
+    let o = bench(&[&args[..], &["--steps", "10000"]].concat());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(out.join("manifest.toml").is_file() && !ck.exists());
+    // A damaged checkpoint is bad input, named, with exit code 2.
+    std::fs::create_dir_all(&ck).unwrap();
+    std::fs::write(ck.join("state.json"), "{ not json").unwrap();
+    assert_bad_input(
+        &bench(&[&args[..], &["--steps", "10000", "--resume"]].concat()),
+        "state.json",
+    );
+}
+
+#[test]
 fn drl_without_a_pretrained_policy_for_the_device_is_a_one_line_error() {
     let dir = tmp("drl-none");
     let device = dir.join("other-board.toml");

@@ -8,6 +8,14 @@ pub enum RlError {
     /// A setting is out of range, or a workload does not fit the device.
     #[error("training configuration: {0}")]
     Config(String),
+    /// A training checkpoint could not be written, read, or does not fit this run.
+    #[error("checkpoint {dir}: {problem}")]
+    Checkpoint {
+        /// The checkpoint folder.
+        dir: String,
+        /// What is wrong, in one line.
+        problem: String,
+    },
     /// burn could not encode or decode the weights.
     #[error("weights: {0:?}")]
     Record(burn::store::RecordError),

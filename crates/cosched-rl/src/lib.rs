@@ -59,6 +59,7 @@
 
 #![warn(missing_docs)]
 
+pub mod checkpoint;
 mod error;
 pub mod features;
 pub mod finetune;
@@ -68,6 +69,7 @@ mod policy;
 pub mod policy_file;
 pub mod train;
 
+pub use checkpoint::{load_checkpoint, save_checkpoint, Checkpoint, CheckpointState};
 pub use error::{PolicyFileError, RlError};
 pub use finetune::{FineTuneConfig, FineTuned};
 pub use plain::PlainMlp;

@@ -1,11 +1,13 @@
 //! Training the agent in the simulator: randomised workloads, loads and profiles, Double DQN
 //! updates with burn, periodic evaluation, best-checkpoint selection.
 
+use crate::checkpoint::{load_checkpoint, save_checkpoint, Checkpoint, CheckpointState, CHECKPOINT_FORMAT};
 use crate::error::RlError;
 use crate::features::{candidate, earliest_finish, prior};
 use crate::net::QNet;
 use crate::plain::PlainMlp;
 use crate::policy::DrlPolicy;
+use crate::policy_file::device_hash;
 use burn::nn::loss::{HuberLossConfig, Reduction};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
@@ -15,6 +17,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Built-in workloads kept out of training, to measure generalisation to mixes never seen.
@@ -82,6 +85,11 @@ pub struct TrainConfig {
     /// Weights are kept only if no evaluation case is worse than the prior's by more than this
     /// fraction.
     pub max_case_regression: f64,
+    /// Write a [`Checkpoint`](crate::Checkpoint) here at every evaluation.
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Resume from this checkpoint (same device, objective, seed and width; see
+    /// [`crate::checkpoint`] for what a resumed run does not restore).
+    pub resume_from: Option<PathBuf>,
 }
 
 impl TrainConfig {
@@ -117,6 +125,8 @@ impl TrainConfig {
             eval_duration_s: 20.0,
             eval_random_mixes: 4,
             max_case_regression: 0.5,
+            checkpoint_dir: None,
+            resume_from: None,
         }
     }
 }
@@ -321,6 +331,27 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
     let mut updates: u64 = 0;
     let mut episodes: u64 = 0;
     let mut next_eval = cfg.eval_every;
+    if let Some(dir) = &cfg.resume_from {
+        let ck = load_checkpoint(dir)?;
+        check_fits(dir, &ck.state, cfg, eval_cases.len())?;
+        let load = |bytes: &[u8]| {
+            QNet::from_bytes(&bdev, inputs, cfg.hidden, n_proc, bytes).map_err(|e| RlError::Checkpoint {
+                dir: dir.display().to_string(),
+                problem: format!("weights: {e:?}"),
+            })
+        };
+        net = load(&ck.online)?;
+        best_plain = plain_of(&load(&ck.best)?, cfg);
+        best_weights = ck.best;
+        let s = ck.state;
+        (step, updates, episodes, next_eval) = (s.step, s.updates, s.episodes, s.next_eval);
+        (best_step, best_ratio, best_objectives, last_ratio) =
+            (s.best_step, s.best_ratio, s.best_objectives, s.last_ratio);
+        acting = plain_of(&net, cfg);
+        target = acting.clone();
+        rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ step.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        tracing::info!(step, best_step, best_ratio, dir = %dir.display(), "resumed");
+    }
     // Minibatch buffers, reused.
     let mut bx = vec![0.0f32; cfg.batch * inputs];
     let mut ba = vec![0i64; cfg.batch];
@@ -448,6 +479,31 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
                 best_step = step;
                 best_objectives = objectives;
             }
+            if let Some(dir) = &cfg.checkpoint_dir {
+                let state = CheckpointState {
+                    format: CHECKPOINT_FORMAT,
+                    device_hash: device_hash(device),
+                    objective_weights: cfg.weights,
+                    seed: cfg.seed,
+                    hidden: cfg.hidden,
+                    step,
+                    episodes,
+                    updates,
+                    next_eval,
+                    best_step,
+                    best_ratio,
+                    best_objectives: best_objectives.clone(),
+                    last_ratio,
+                    online_sha256: String::new(),
+                    best_sha256: String::new(),
+                };
+                let ck = Checkpoint {
+                    state,
+                    online: net.to_bytes()?,
+                    best: best_weights.clone(),
+                };
+                save_checkpoint(dir, &ck)?;
+            }
         }
         progress(&TrainProgress {
             step,
@@ -480,6 +536,40 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
         eval_ratio: best_ratio,
         wall_s: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Whether a checkpoint belongs to this run: same device, objective, seed, width and number
+/// of evaluation cases, and not past the end.
+fn check_fits(dir: &Path, s: &CheckpointState, cfg: &TrainConfig, eval_cases: usize) -> Result<(), RlError> {
+    let problem = if s.device_hash != device_hash(&cfg.device) {
+        Some(format!("was written for another device than \"{}\"", cfg.device.name))
+    } else if s.objective_weights != cfg.weights {
+        Some(format!(
+            "was written for objective weights {:?}, not {:?}",
+            s.objective_weights, cfg.weights
+        ))
+    } else if s.seed != cfg.seed {
+        Some(format!("was written with --seed {}, not {}", s.seed, cfg.seed))
+    } else if s.hidden != cfg.hidden {
+        Some(format!("was written with --hidden {}, not {}", s.hidden, cfg.hidden))
+    } else if s.best_objectives.len() != eval_cases {
+        Some(format!(
+            "has {} evaluation cases, this run {} (other workloads?)",
+            s.best_objectives.len(),
+            eval_cases
+        ))
+    } else if s.step > cfg.steps {
+        Some(format!("is at placement {}, past --steps {}", s.step, cfg.steps))
+    } else {
+        None
+    };
+    match problem {
+        Some(problem) => Err(RlError::Checkpoint {
+            dir: dir.display().to_string(),
+            problem,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// The deployed form of `net`, with the prior's energy weight of the objective.
