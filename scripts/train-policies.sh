@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reproduce the pretrained policies in policies/: a balanced policy for every device profile in
 # devices/, and latency and energy policies for jetson-agx-orin and android-flagship. Training
-# is deterministic for a given seed; each policy takes a few minutes on a 2-core machine.
+# is deterministic for a given seed (three restarts each, the best kept); each policy takes 1.5-3
+# minutes on a 2-core machine, two at a time (JOBS=N to change).
 #
 #   scripts/train-policies.sh            # all of them
 #   scripts/train-policies.sh host-cpu   # only the policies of one device
@@ -13,18 +14,21 @@ cargo build --release -p cosched-bench
 bench=target/release/cosched-bench
 only="${1:-}"
 seed=7
-train() {
-    local device="$1" objective="$2"
-    [[ -n "${only}" && "${only}" != "${device}" ]] && return 0
-    echo "== ${device} ${objective}"
-    rm -rf "policies/${device}-${objective}.policy"
-    "${bench}" train --device "${device}" --objective "${objective}" --seed "${seed}" \
-        --out "policies/${device}-${objective}.policy"
-}
-for device in jetson-agx-orin jetson-orin-nano jetson-xavier-nx android-flagship host-cpu; do
-    train "${device}" balanced
-done
-for device in jetson-agx-orin android-flagship; do
-    train "${device}" latency
-    train "${device}" energy
-done
+jobs="${JOBS:-2}"
+# device objective, one per line; three restarts each (train's default), two at a time.
+{
+    for device in jetson-agx-orin jetson-orin-nano jetson-xavier-nx android-flagship host-cpu; do
+        echo "${device} balanced"
+    done
+    for device in jetson-agx-orin android-flagship; do
+        echo "${device} latency"
+        echo "${device} energy"
+    done
+} | while read -r device objective; do
+    [[ -n "${only}" && "${only}" != "${device}" ]] && continue
+    echo "${device} ${objective}"
+done | xargs -P "${jobs}" -L 1 sh -c '
+    rm -rf "policies/$0-$1.policy"
+    "'"${bench}"'" train --device "$0" --objective "$1" --seed '"${seed}"' --out "policies/$0-$1.policy" 2>&1 \
+        | sed "s/^/[$0 $1] /"
+'

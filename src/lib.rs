@@ -29,6 +29,7 @@ pub use cosched_core as core;
 pub use cosched_core::*;
 pub use cosched_ort as ort;
 pub use cosched_rl as rl;
+pub use cosched_rl::FineTuneConfig;
 pub use cosched_sim as sim;
-pub use policies::{resolve_policy, PolicyError};
+pub use policies::{resolve_fine_tuned, resolve_policy, PolicyError};
 pub use scheduler::{Error, Scheduler, SchedulerBuilder};

@@ -2,7 +2,7 @@
 //! `policies/`), or a policy file.
 
 use cosched_core::{baseline, DeviceProfile, ObjectiveWeights, Policy, BASELINE_NAMES};
-use cosched_rl::PolicyFileError;
+use cosched_rl::{DrlPolicy, FineTuneConfig, FineTuned, PolicyFileError};
 use std::path::Path;
 use thiserror::Error;
 
@@ -35,6 +35,11 @@ pub enum PolicyError {
         /// What is shipped.
         shipped: String,
     },
+    /// Fine-tuning was asked for a policy that does not learn (a baseline).
+    #[error(
+        "policy \"{0}\": a baseline cannot be fine-tuned (fine-tuning needs drl, drl:<objective> or a policy file)"
+    )]
+    NotLearned(String),
     /// A policy file (or a compiled-in one) is corrupt, malformed or made for another device.
     #[error(transparent)]
     File(#[from] PolicyFileError),
@@ -73,6 +78,32 @@ pub fn resolve_policy(
     if let Some(p) = baseline(name, device, weights) {
         return Ok(p);
     }
+    Ok(Box::new(resolve_drl_policy(name, device)?))
+}
+
+/// [`resolve_policy`] with online fine-tuning ([`FineTuned`]): the DRL policy `name` keeps
+/// learning from completions, with `config`'s fallback guard. A baseline cannot be fine-tuned.
+///
+/// ```
+/// use cosched::{policies::resolve_fine_tuned, DeviceProfile, FineTuneConfig, Policy};
+/// let device = DeviceProfile::builtin("jetson-agx-orin").unwrap();
+/// let p = resolve_fine_tuned("drl", &device, FineTuneConfig::default()).unwrap();
+/// assert_eq!(p.name(), "drl:balanced+finetune");
+/// assert!(resolve_fine_tuned("least-slack", &device, FineTuneConfig::default()).is_err());
+/// ```
+pub fn resolve_fine_tuned(
+    name: &str,
+    device: &DeviceProfile,
+    config: FineTuneConfig,
+) -> Result<FineTuned, PolicyError> {
+    if BASELINE_NAMES.contains(&name) {
+        return Err(PolicyError::NotLearned(name.to_string()));
+    }
+    Ok(FineTuned::new(resolve_drl_policy(name, device)?, config))
+}
+
+/// `drl[:objective]` (pretrained, compiled in) or a policy file on disk.
+fn resolve_drl_policy(name: &str, device: &DeviceProfile) -> Result<DrlPolicy, PolicyError> {
     if name == "drl" || name.starts_with("drl:") {
         let objective = name.strip_prefix("drl:").unwrap_or("balanced");
         if !DRL_OBJECTIVES.contains(&objective) {
@@ -93,12 +124,11 @@ pub fn resolve_policy(
             });
         };
         let origin = format!("policies/{want}.policy (compiled in)");
-        let policy = cosched_rl::load_policy_files(&origin, files, device)?;
-        return Ok(Box::new(policy));
+        return Ok(cosched_rl::load_policy_files(&origin, files, device)?);
     }
     let path = Path::new(name);
     if path.exists() {
-        return Ok(Box::new(cosched_rl::load_policy(path, device)?));
+        return Ok(cosched_rl::load_policy(path, device)?);
     }
     Err(PolicyError::Unknown(name.to_string()))
 }

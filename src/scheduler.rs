@@ -1,9 +1,10 @@
 //! The embedding API: a [`Scheduler`] loads a device profile and a policy once, at startup, and
 //! places every submitted inference on a processor through the ONNX Runtime executor.
 
-use crate::policies::{resolve_policy, PolicyError};
+use crate::policies::{resolve_fine_tuned, resolve_policy, PolicyError};
 use cosched_core::{ConfigError, DeviceProfile, ObjectiveWeights, Policy};
 use cosched_ort::{Backpressure, ExecError, Executor, ExecutorConfig, Inputs, ShutdownMode, SubmitError, Ticket};
+use cosched_rl::FineTuneConfig;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -43,6 +44,7 @@ pub struct SchedulerBuilder {
     queue_capacity: usize,
     backpressure: Backpressure,
     ort_library: Option<PathBuf>,
+    fine_tune: Option<FineTuneConfig>,
 }
 
 impl SchedulerBuilder {
@@ -62,6 +64,25 @@ impl SchedulerBuilder {
     /// policy of the device, or the path of a policy file. Default: `least-slack`.
     pub fn policy(mut self, name_or_path: impl Into<String>) -> Self {
         self.policy = PolicyChoice::Named(name_or_path.into());
+        self
+    }
+
+    /// Keep training the DRL policy online from real completions (measured latency, energy),
+    /// falling back to the pretrained weights when the rolling objective gets worse than theirs
+    /// by more than `config.margin`. Only for `drl`, `drl:<objective>` or a policy file;
+    /// `config.weights` is replaced by [`SchedulerBuilder::objective`]'s.
+    ///
+    /// ```no_run
+    /// use cosched::{FineTuneConfig, Scheduler};
+    /// let scheduler = Scheduler::builder()
+    ///     .device("host-cpu")
+    ///     .policy("drl")
+    ///     .fine_tune(FineTuneConfig::default())
+    ///     .build()?;
+    /// # Ok::<(), cosched::Error>(())
+    /// ```
+    pub fn fine_tune(mut self, config: FineTuneConfig) -> Self {
+        self.fine_tune = Some(config);
         self
     }
 
@@ -110,9 +131,22 @@ impl SchedulerBuilder {
                 ))
             }
         };
-        let policy = match self.policy {
-            PolicyChoice::Custom(p) => p,
-            PolicyChoice::Named(name) => resolve_policy(&name, &device, self.objective)?,
+        let policy = match (self.policy, self.fine_tune) {
+            (PolicyChoice::Custom(p), None) => p,
+            (PolicyChoice::Custom(_), Some(_)) => {
+                return Err(Error::Builder(
+                    "fine_tune applies to DRL policies chosen with .policy(..), not to a custom policy".into(),
+                ))
+            }
+            (PolicyChoice::Named(name), None) => resolve_policy(&name, &device, self.objective)?,
+            (PolicyChoice::Named(name), Some(cfg)) => Box::new(resolve_fine_tuned(
+                &name,
+                &device,
+                FineTuneConfig {
+                    weights: self.objective,
+                    ..cfg
+                },
+            )?),
         };
         let config = ExecutorConfig {
             models: self.models,
@@ -159,6 +193,7 @@ impl Scheduler {
             queue_capacity: 256,
             backpressure: Backpressure::Reject,
             ort_library: None,
+            fine_tune: None,
         }
     }
 

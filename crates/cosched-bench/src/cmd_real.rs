@@ -4,7 +4,8 @@ use crate::inputs::{BadInput, Inputs};
 use crate::progress;
 use anyhow::Context;
 use clap::Args;
-use cosched_core::{ModelId, ObjectiveWeights};
+use cosched::FineTuneConfig;
+use cosched_core::{ModelId, ObjectiveWeights, Policy};
 use cosched_ort::driver::{drive, DriveConfig, MeasuredEnergy};
 use cosched_ort::profile::{self, ProfileConfig};
 use cosched_ort::{ExecError, Executor, ExecutorConfig};
@@ -43,6 +44,10 @@ pub struct RunArgs {
     /// Requests waiting per processor before new ones are refused (and counted as violations).
     #[arg(long, default_value_t = 1024)]
     queue_capacity: usize,
+    /// Keep training the DRL policy online from the real completions, falling back to its
+    /// pretrained weights if the rolling objective gets 15% worse than theirs.
+    #[arg(long)]
+    fine_tune: bool,
     /// Write the report as JSON to this file (`-` for stdout).
     #[arg(long)]
     json: Option<PathBuf>,
@@ -118,7 +123,15 @@ fn host_name() -> String {
 pub fn run(a: RunArgs) -> anyhow::Result<()> {
     let inputs = Inputs::load(&a.device, &a.workload, a.load, a.duration)?;
     let weights = ObjectiveWeights::parse(&a.objective).map_err(|e| BadInput(format!("--objective: {e}")))?;
-    let policy = inputs.policy(&a.policy, weights)?;
+    let policy: Box<dyn Policy> = if a.fine_tune {
+        let cfg = FineTuneConfig {
+            weights,
+            ..FineTuneConfig::default()
+        };
+        Box::new(cosched::resolve_fine_tuned(&a.policy, &inputs.device, cfg).map_err(|e| BadInput(e.to_string()))?)
+    } else {
+        inputs.policy(&a.policy, weights)?
+    };
     let policy_name = policy.name().to_string();
     if !a.models.is_dir() {
         return Err(BadInput(format!(

@@ -3,7 +3,7 @@
 use crate::inputs::BadInput;
 use clap::Args;
 use cosched_core::{DeviceProfile, ObjectiveWeights, Workload};
-use cosched_rl::{save_policy, train, Manifest, RlError, TrainConfig};
+use cosched_rl::{save_policy, train_restarts, Manifest, RlError, TrainBackend, TrainConfig};
 use std::path::PathBuf;
 
 /// Arguments of `cosched-bench train`.
@@ -28,16 +28,30 @@ pub struct TrainArgs {
     /// Seed (training is deterministic for a given seed).
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Independent runs with seeds SEED, SEED+1, ...; the one that scores best against the
+    /// baselines on the training workloads is kept.
+    #[arg(long, default_value_t = 3)]
+    restarts: u32,
     /// Hidden layer width.
     #[arg(long, default_value_t = 64)]
     hidden: usize,
     /// Placements between evaluations.
     #[arg(long)]
     eval_every: Option<u64>,
-    /// Checkpoint folder, written at every evaluation and removed once the policy is saved
-    /// [default: OUT.checkpoint next to --out].
+    /// Discount per placement (default 0.99).
+    #[arg(long)]
+    gamma: Option<f32>,
+    /// Adam learning rate (default 5e-4).
+    #[arg(long)]
+    learning_rate: Option<f64>,
+    /// Checkpoint folder (one seed-N/ inside per restart), written at every evaluation and
+    /// removed once the policy is saved [default: OUT.checkpoint next to --out].
     #[arg(long)]
     checkpoint: Option<PathBuf>,
+    /// Where burn computes the updates: flex (CPU) or wgpu (GPU; needs a build with
+    /// `--features wgpu`).
+    #[arg(long, default_value = "flex")]
+    backend: String,
     /// Resume an interrupted run from its checkpoint (same --device, --objective, --seed,
     /// --hidden and workloads; --steps may be raised).
     #[arg(long)]
@@ -48,10 +62,13 @@ pub struct TrainArgs {
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let device = DeviceProfile::load(&args.device).map_err(|e| BadInput(e.to_string()))?;
     let weights = ObjectiveWeights::parse(&args.objective).map_err(|e| BadInput(format!("--objective: {e}")))?;
-    if args.steps == 0 || args.hidden == 0 || args.hidden > 4096 {
-        return Err(BadInput("--steps must be positive and --hidden in 1..=4096".into()).into());
+    if args.steps == 0 || args.hidden == 0 || args.hidden > 4096 || !(1..=32).contains(&args.restarts) {
+        return Err(BadInput("--steps must be positive, --hidden in 1..=4096 and --restarts in 1..=32".into()).into());
     }
+    let backend = TrainBackend::parse(&args.backend)
+        .ok_or_else(|| BadInput(format!("--backend: expected flex or wgpu, got \"{}\"", args.backend)))?;
     let mut cfg = TrainConfig::new(device);
+    cfg.backend = backend;
     if !args.workloads.is_empty() {
         cfg.workloads = args
             .workloads
@@ -72,31 +89,53 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     if let Some(e) = args.eval_every {
         cfg.eval_every = e.max(1);
     }
+    if let Some(g) = args.gamma {
+        if !(0.0..1.0).contains(&g) {
+            return Err(BadInput(format!("--gamma: must be in [0, 1), got {g}")).into());
+        }
+        cfg.gamma = g;
+    }
+    if let Some(lr) = args.learning_rate {
+        if !(lr.is_finite() && lr > 0.0 && lr < 1.0) {
+            return Err(BadInput(format!("--learning-rate: must be in (0, 1), got {lr}")).into());
+        }
+        cfg.learning_rate = lr;
+    }
     let checkpoint = args.checkpoint.clone().unwrap_or_else(|| {
         let mut name = args.out.file_name().unwrap_or_default().to_os_string();
         name.push(".checkpoint");
         args.out.with_file_name(name)
     });
-    if args.resume && !checkpoint.join("state.json").is_file() {
+    // One checkpoint folder per restart: seed-N/.
+    let has_checkpoint = (0..u64::from(args.restarts)).any(|i| {
+        checkpoint
+            .join(format!("seed-{}", args.seed + i))
+            .join("state.json")
+            .is_file()
+    });
+    if args.resume && !has_checkpoint {
         return Err(BadInput(format!("--resume: no checkpoint in {}", checkpoint.display())).into());
     }
     cfg.checkpoint_dir = Some(checkpoint.clone());
     cfg.resume_from = args.resume.then(|| checkpoint.clone());
     let command = format!(
-        "cosched-bench train --device {} --objective {} --steps {} --seed {} --hidden {}{}",
+        "cosched-bench train --device {} --objective {} --steps {} --seed {} --restarts {} --hidden {} --gamma {} --learning-rate {}{}",
         cfg.device.name,
         args.objective,
         args.steps,
         args.seed,
+        args.restarts,
         args.hidden,
+        cfg.gamma,
+        cfg.learning_rate,
         if args.workloads.is_empty() {
             String::new()
         } else {
             format!(" --workloads {}", args.workloads.join(","))
         }
     );
-    let bar = crate::progress::bar(cfg.steps, "placements");
-    let trained = train(&cfg, &mut |p| {
+    let bar = crate::progress::bar(cfg.steps * u64::from(args.restarts), "placements");
+    let trained = train_restarts(&cfg, args.restarts, &mut |p| {
         bar.set_position(p.step);
         let ret = p.last_return_per_request.map_or("-".into(), |r| format!("{r:.3}"));
         let eval = p.eval_ratio.map_or("-".into(), |r| format!("{r:.3}"));
@@ -107,7 +146,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     })
     .map_err(|e| match e {
         // A checkpoint that does not fit is the user's input, like a bad profile.
-        RlError::Checkpoint { .. } => anyhow::Error::from(BadInput(e.to_string())),
+        RlError::Checkpoint { .. } | RlError::Config(_) => anyhow::Error::from(BadInput(e.to_string())),
         other => anyhow::Error::from(other).context("training"),
     })?;
     bar.finish();
@@ -118,12 +157,15 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         tracing::warn!("could not remove the checkpoint {}: {e}", checkpoint.display());
     }
     println!(
-        "wrote {} ({} placements in {:.0} s; kept the weights of placement {}; evaluation objective / prior {:.3})",
+        "wrote {} ({} runs of {} placements in {:.0} s; kept seed {} at placement {}; evaluation objective / prior {:.3}, score vs best baselines {:+.3})",
         args.out.display(),
+        args.restarts,
         trained.steps,
         trained.wall_s,
+        trained.seed,
         trained.best_step,
-        trained.eval_ratio
+        trained.eval_ratio,
+        trained.score
     );
     Ok(())
 }

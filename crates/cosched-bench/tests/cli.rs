@@ -199,8 +199,8 @@ fn train_removes_its_checkpoint_when_done_and_refuses_a_damaged_one() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(out.join("manifest.toml").is_file() && !ck.exists());
     // A damaged checkpoint is bad input, named, with exit code 2.
-    std::fs::create_dir_all(&ck).unwrap();
-    std::fs::write(ck.join("state.json"), "{ not json").unwrap();
+    std::fs::create_dir_all(ck.join("seed-1")).unwrap();
+    std::fs::write(ck.join("seed-1").join("state.json"), "{ not json").unwrap();
     assert_bad_input(
         &bench(&[&args[..], &["--steps", "10000", "--resume"]].concat()),
         "state.json",

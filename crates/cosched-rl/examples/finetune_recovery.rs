@@ -55,7 +55,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let as_profiled = simulate(&device, &w, &mut pre, &exact).objective;
         let mut pre = load_policy(&policy_dir, &device)?;
         let pretrained = simulate(&device, &w, &mut pre, &skewed).objective;
-        let mut ft = FineTuned::new(load_policy(&policy_dir, &device)?, device.models.len(), cfg);
+        let mut ft = FineTuned::new(load_policy(&policy_dir, &device)?, cfg);
         let tuned = simulate(&device, &w, &mut ft, &skewed).objective;
         println!(
             "{load:>5.2} {as_profiled:>12.4} {pretrained:>12.4} {tuned:>12.4} {:>10}",

@@ -3,17 +3,20 @@
 //! rolling objective gets worse than theirs.
 //!
 //! What learns: the output heads only (value and advantage), by a semi-gradient step on the
-//! Huber loss between the Q-value of a decision and its request's own measured cost (no
-//! bootstrap: online targets must not chase a moving network). The trunk stays as trained, so
-//! fine-tuning adapts *which processor* a situation favours (a processor that is slower than
-//! its profile says, a model whose energy is higher) without forgetting the features.
+//! Huber loss between the Q-value of a decision and the same target training used: its
+//! request's own measured cost plus `gamma` times the Q-value of the decision that followed
+//! (SARSA-style TD(0), with the value the live network gave that next decision). A target of
+//! the request's cost alone, as an earlier version had, is on another scale than the trained
+//! Q-values (which sum discounted costs) and dragged every policy to the same myopic behaviour.
+//! The trunk stays as trained, so fine-tuning adapts *which processor* a situation favours (a
+//! processor that is slower than its profile says, a model whose energy is higher) without
+//! forgetting the features.
 //!
 //! The guard compares the rolling mean per-request cost of the last `window` completions with
 //! that of the pretrained weights, measured over the first `window` completions and refreshed
 //! whenever the guard falls back. Load changes move both, so the margin must be wide enough not
 //! to fire on a load swing; `margin` 0.15 means "15 % worse".
 
-use crate::features::prior;
 use crate::plain::PlainMlp;
 use crate::policy::DrlPolicy;
 use cosched_core::{Action, ObjectiveWeights, Observation, Outcome, Policy, QueueOrder};
@@ -30,29 +33,36 @@ pub struct FineTuneConfig {
     pub margin: f64,
     /// Objective weights of the per-request cost.
     pub weights: ObjectiveWeights,
+    /// Discount per placement; must be the one the policy was trained with (training's
+    /// default is 0.99).
+    pub gamma: f32,
 }
 
 impl Default for FineTuneConfig {
     fn default() -> Self {
         FineTuneConfig {
-            // Chosen with examples/finetune_recovery.rs (jetson-agx-orin, GPU 30 % slower than
-            // profiled, camera-pipeline): 0.01 with a 500-request window made the guard fire
-            // about a hundred times per run; this setting never fired and recovered most of the
-            // loss at high load.
-            learning_rate: 0.0005,
+            // A normalised step (see `FineTuned::learn`). With examples/finetune_recovery.rs
+            // (jetson-agx-orin, GPU 30 % slower than profiled, camera-pipeline, 300 s) every
+            // rate tried (0.001-0.05) ended 3-20 % worse than the pretrained weights, 0.001 the
+            // least (4-8 %); the online latency estimator, not the heads, is what adapts there.
+            learning_rate: 0.001,
             window: 2000,
             margin: 0.15,
             weights: ObjectiveWeights::BALANCED,
+            gamma: 0.99,
         }
     }
 }
 
-/// A decision waiting for its outcome: the last hidden layer and the chosen action.
+/// A decision waiting for its outcome and for the next decision: the last hidden layer, the
+/// chosen action, and once known the request's cost and the next decision's Q-value.
 struct Pending {
     request: u64,
     hidden: Vec<f32>,
     prior: f32,
     action: usize,
+    cost: Option<f64>,
+    next_q: Option<f32>,
 }
 
 /// A [`DrlPolicy`] that keeps learning online, with a fallback guard.
@@ -60,7 +70,6 @@ pub struct FineTuned {
     live: DrlPolicy,
     pretrained: PlainMlp,
     cfg: FineTuneConfig,
-    n_models: usize,
     pending: VecDeque<Pending>,
     /// Hidden-feature buffers of answered decisions, reused so that deciding does not allocate
     /// once the pending queue has reached its working size.
@@ -79,13 +88,12 @@ const MAX_PENDING: usize = 4096;
 
 impl FineTuned {
     /// Fine-tune `policy` online.
-    pub fn new(policy: DrlPolicy, n_models: usize, cfg: FineTuneConfig) -> FineTuned {
+    pub fn new(policy: DrlPolicy, cfg: FineTuneConfig) -> FineTuned {
         let name = format!("{}+finetune", policy.name());
         FineTuned {
             pretrained: policy.network().clone(),
             live: policy,
             cfg,
-            n_models,
             pending: VecDeque::with_capacity(MAX_PENDING),
             spare: Vec::new(),
             costs: VecDeque::with_capacity(cfg.window.max(1)),
@@ -121,6 +129,25 @@ impl FineTuned {
     }
 }
 
+impl FineTuned {
+    /// One TD(0) step on the heads for a decision whose cost and successor are both known.
+    fn learn(&mut self, p: Pending) {
+        if let (Some(cost), Some(next_q)) = (p.cost, p.next_q) {
+            let target = -cost as f32 + self.cfg.gamma * next_q;
+            let lr = self.cfg.learning_rate;
+            let net = self.live.network_mut();
+            let q = net.head_q(&p.hidden, p.action) + p.prior;
+            let err = (q - target).clamp(-1.0, 1.0);
+            // Normalised (NLMS) step: `lr` is the fraction of the error corrected, whatever the
+            // scale of the hidden features (a raw step moved Q by lr * |h|^2, far too much).
+            let norm = 1.0 + p.hidden.iter().map(|h| h * h).sum::<f32>();
+            net.head_step(&p.hidden, p.action, -lr * err / norm);
+            self.updates += 1;
+        }
+        self.spare.push(p.hidden);
+    }
+}
+
 impl Policy for FineTuned {
     fn name(&self) -> &str {
         &self.name
@@ -128,22 +155,32 @@ impl Policy for FineTuned {
 
     fn decide(&mut self, obs: &Observation) -> Action {
         let action = self.live.decide(obs);
+        let a = action.processor.index();
+        let q_now = self.live.last_q_values()[a];
+        // This decision is the successor of the previous one.
+        if let Some(prev) = self.pending.back_mut() {
+            prev.next_q = Some(q_now);
+            if prev.cost.is_some() {
+                let prev = self.pending.pop_back().expect("just seen");
+                self.learn(prev);
+            }
+        }
         if self.pending.len() == MAX_PENDING {
             if let Some(old) = self.pending.pop_front() {
                 self.spare.push(old.hidden);
             }
         }
-        let x = self.live.last_input();
-        let net = self.live.network();
         // The forward of `decide` already computed the hidden layer: copy it, don't recompute.
         let mut hidden = self.spare.pop().unwrap_or_default();
         hidden.clear();
         hidden.extend_from_slice(self.live.last_hidden());
         self.pending.push_back(Pending {
             request: obs.request.id.0,
-            prior: prior(x, self.n_models, action.processor.index(), net.prior_energy()),
+            prior: self.live.last_prior()[a],
             hidden,
-            action: action.processor.index(),
+            action: a,
+            cost: None,
+            next_q: None,
         });
         action
     }
@@ -152,20 +189,16 @@ impl Policy for FineTuned {
         let Some(i) = self.pending.iter().position(|p| p.request == o.request.0) else {
             return;
         };
-        let p = self.pending.remove(i).expect("position is in range");
         let cost = self
             .cfg
             .weights
             .request_cost(o.latency_ms, o.slo_ms, o.violated, o.energy_j, o.reference_energy_j)
             .min(12.0);
-        // Semi-gradient Huber step on the heads towards the request's own cost.
-        let lr = self.cfg.learning_rate;
-        let net = self.live.network_mut();
-        let q = net.head_q(&p.hidden, p.action) + p.prior;
-        let err = (q - (-cost as f32)).clamp(-1.0, 1.0);
-        net.head_step(&p.hidden, p.action, -lr * err);
-        self.spare.push(p.hidden);
-        self.updates += 1;
+        self.pending[i].cost = Some(cost);
+        if self.pending[i].next_q.is_some() {
+            let p = self.pending.remove(i).expect("position is in range");
+            self.learn(p);
+        }
 
         self.record_cost(cost);
         if self.costs.len() < self.cfg.window.max(1) {

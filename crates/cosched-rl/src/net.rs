@@ -75,6 +75,7 @@ impl QNet {
             wa: w(&self.advantage),
             ba: b(&self.advantage),
             prior_energy: 0.0,
+            prior_violation: 0.0,
         }
     }
 

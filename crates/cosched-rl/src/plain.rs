@@ -2,7 +2,8 @@
 //! allocating. burn's own forward at batch 1 costs several microseconds of dispatch per layer;
 //! this one is a few dot products (a test proves both agree within 1e-5).
 
-use crate::features::{candidate, earliest_finish, prior};
+use crate::features::{candidate, earliest_finish};
+use cosched_core::ObjectiveWeights;
 
 /// A dueling MLP: two ReLU hidden layers, a value head and an advantage head;
 /// `q = value + advantage - mean(advantage)` (the residual over the prior, see [`crate`]).
@@ -21,9 +22,11 @@ pub struct PlainMlp {
     pub(crate) bv: Vec<f32>,
     pub(crate) wa: Vec<f32>,
     pub(crate) ba: Vec<f32>,
-    /// Weight of the energy term of the prior ([`crate::features::prior`]); not a trained
-    /// weight: it comes from the objective (energy weight over latency weight).
+    /// Weight of the energy term of the prior ([`crate::features::prior_values`]); not a
+    /// trained weight: it comes from the objective (energy weight over latency weight).
     pub(crate) prior_energy: f32,
+    /// Weight of the deadline-miss term of the prior (violation weight over latency weight).
+    pub(crate) prior_violation: f32,
 }
 
 /// `out = relu?(x W + b)` for `W` stored `[x.len()][out.len()]`.
@@ -78,23 +81,24 @@ impl PlainMlp {
         }
     }
 
-    /// Q-values (prior + residual) for one observation vector, written into `q`.
-    pub fn q_values(&self, x: &[f32], n_models: usize, scratch: &mut [f32], q: &mut [f32]) {
-        self.forward(x, scratch, q);
-        for (a, qa) in q.iter_mut().enumerate() {
-            *qa += prior(x, n_models, a, self.prior_energy);
-        }
-    }
-
-    /// The valid action with the highest Q-value (first on ties) inside the trust region
-    /// ([`crate::features::TRUST_DEADLINES`]), or `None` if none is valid.
-    pub fn greedy(&self, x: &[f32], n_models: usize, scratch: &mut [f32], q: &mut [f32]) -> Option<usize> {
+    /// The valid action inside the trust region ([`crate::features::TRUST_DEADLINES`]) with the
+    /// highest Q-value, residual from `x` plus `prior` (one per action, as stored with a
+    /// transition); first on ties; `None` if no action is valid. `q` receives the Q-values.
+    pub fn greedy_with_prior(
+        &self,
+        x: &[f32],
+        n_models: usize,
+        prior: &[f32],
+        scratch: &mut [f32],
+        q: &mut [f32],
+    ) -> Option<usize> {
         let ef = earliest_finish(x, n_models, q.len())?;
-        self.q_values(x, n_models, scratch, q);
+        self.forward(x, scratch, q);
         let mut best: Option<(f32, usize)> = None;
-        for (a, &qa) in q.iter().enumerate() {
-            if candidate(x, n_models, a, ef) && best.is_none_or(|(b, _)| qa > b) {
-                best = Some((qa, a));
+        for (a, qa) in q.iter_mut().enumerate() {
+            *qa += prior[a];
+            if candidate(x, n_models, a, ef) && best.is_none_or(|(b, _)| *qa > b) {
+                best = Some((*qa, a));
             }
         }
         best.map(|(_, a)| a)
@@ -138,14 +142,18 @@ impl PlainMlp {
         }
     }
 
-    /// Set the energy weight of the prior (see [`crate::features::prior`]).
-    pub fn set_prior_energy(&mut self, w: f32) {
-        self.prior_energy = w;
+    /// Set the prior's weights from the objective: its energy and violation weights relative
+    /// to its latency weight, so the prior ranks processors as the objective's own terms do
+    /// (see [`crate::features::prior_values`]).
+    pub fn set_prior_weights(&mut self, w: &ObjectiveWeights) {
+        let rel = |x: f64| (x / w.latency.max(1e-9)).clamp(0.0, 100.0) as f32;
+        self.prior_energy = rel(w.energy);
+        self.prior_violation = rel(w.violation);
     }
 
-    /// The energy weight of the prior.
-    pub fn prior_energy(&self) -> f32 {
-        self.prior_energy
+    /// The prior's (energy, violation) weights.
+    pub fn prior_weights(&self) -> (f32, f32) {
+        (self.prior_energy, self.prior_violation)
     }
 
     /// All weights, for checksums in tests.

@@ -1,6 +1,6 @@
 //! The deployed policy: a [`Policy`] that decides with the plain forward, without allocating.
 
-use crate::features::{PRIOR_SCALE, TRUST_DEADLINES};
+use crate::features::{prior_value, TRUST_DEADLINES};
 use crate::plain::PlainMlp;
 use cosched_core::{Action, Observation, Policy, ProcessorId, QueueOrder};
 
@@ -18,6 +18,7 @@ pub struct DrlPolicy {
     x: Vec<f32>,
     scratch: Vec<f32>,
     q: Vec<f32>,
+    prior: Vec<f32>,
 }
 
 impl DrlPolicy {
@@ -29,6 +30,7 @@ impl DrlPolicy {
             x: vec![0.0; net.inputs()],
             scratch: vec![0.0; net.scratch_len()],
             q: vec![0.0; net.actions()],
+            prior: vec![0.0; net.actions()],
             net,
             n_models,
         }
@@ -63,6 +65,11 @@ impl DrlPolicy {
     pub fn last_q_values(&self) -> &[f32] {
         &self.q
     }
+
+    /// The prior's values at the last decision, one per processor.
+    pub fn last_prior(&self) -> &[f32] {
+        &self.prior
+    }
 }
 
 impl Policy for DrlPolicy {
@@ -72,7 +79,7 @@ impl Policy for DrlPolicy {
 
     fn decide(&mut self, obs: &Observation) -> Action {
         obs.encode(&mut self.x);
-        let a = choose(&self.net, obs, &self.x, &mut self.scratch, &mut self.q).unwrap_or(0);
+        let a = choose(&self.net, obs, &self.x, &mut self.scratch, &mut self.q, &mut self.prior).unwrap_or(0);
         Action {
             processor: ProcessorId(a as u16),
         }
@@ -83,22 +90,25 @@ impl Policy for DrlPolicy {
     }
 }
 
-/// The greedy decision for `obs`, whose encoding is `x`: Q-values (residual + prior) into `q`
-/// for every processor, and the best valid processor inside the trust region, or `None` if no
-/// processor is valid. Shared by [`DrlPolicy`] and training's acting, so both act alike.
+/// The greedy decision for `obs`, whose encoding is `x`: the prior into `prior`, Q-values
+/// (residual + prior) into `q` for every processor, and the best valid processor inside the
+/// trust region, or `None` if no processor is valid. Shared by [`DrlPolicy`] and training's
+/// acting, so both act alike.
 ///
 /// The prior and the trust region come from the observation itself, not from `x`: the vector
 /// clips the estimated finish at 10 deadlines, so under overload every processor would tie there
 /// and the first valid one (often a slow CPU) would win. With the unclipped figures an untrained
-/// policy is exactly earliest-finish (least-slack) at every load; below the clip both agree.
+/// policy is exactly the objective-greedy rule inside the trust region at every load.
 pub(crate) fn choose(
     net: &PlainMlp,
     obs: &Observation,
     x: &[f32],
     scratch: &mut [f32],
     q: &mut [f32],
+    prior: &mut [f32],
 ) -> Option<usize> {
     net.forward(x, scratch, q);
+    let (energy_w, violation_w) = net.prior_weights();
     let slo = obs.request.slo_ms.max(1e-6);
     let best = obs
         .processors
@@ -108,11 +118,12 @@ pub(crate) fn choose(
         .min_by(f64::total_cmp)?;
     let mut choice: Option<(f64, usize)> = None;
     for (a, v) in obs.processors.iter().enumerate() {
-        let finish = v.est_finish_ms() / slo;
-        let energy = v.est_energy_j / obs.request.reference_energy_j.max(1e-12);
-        let qa = f64::from(q[a]) - f64::from(PRIOR_SCALE) * (finish + f64::from(net.prior_energy) * energy);
+        let p = prior_value(obs, a, energy_w, violation_w);
+        prior[a] = p as f32;
+        // Compared in f64: see `prior_value`.
+        let qa = f64::from(q[a]) + p;
         q[a] = qa as f32;
-        let inside = finish <= best + f64::from(TRUST_DEADLINES);
+        let inside = v.est_finish_ms() / slo <= best + f64::from(TRUST_DEADLINES);
         if v.available && inside && choice.is_none_or(|(b, _)| qa > b) {
             choice = Some((qa, a));
         }

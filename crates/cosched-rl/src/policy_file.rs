@@ -15,7 +15,7 @@ use std::path::Path;
 /// Version of the policy file layout; another version is refused.
 pub const FORMAT_VERSION: u32 = 1;
 /// The algorithm written into manifests.
-pub const ALGORITHM: &str = "double-dueling-dqn/residual-finish-plus-energy-prior/least-slack-queues";
+pub const ALGORITHM: &str = "double-dueling-dqn/residual-objective-greedy-prior/least-slack-queues";
 /// Name of the manifest inside a policy directory.
 pub const MANIFEST_FILE: &str = "manifest.toml";
 /// Name of the weights inside a policy directory.
@@ -79,6 +79,10 @@ pub struct TrainingInfo {
 pub struct EvaluationInfo {
     /// Mean over cases of objective / prior's objective (below 1: better than the prior).
     pub ratio_to_prior: f64,
+    /// Mean shortfall against the best baseline of each case, losses weighing 3x gains (the
+    /// selection score; below 0: better than the best baselines on balance).
+    #[serde(default)]
+    pub score_vs_best_baseline: f64,
     /// Per case.
     pub cases: Vec<EvalCase>,
 }
@@ -119,13 +123,14 @@ impl Manifest {
             training: TrainingInfo {
                 command: command.into(),
                 workloads: cfg.workloads.iter().map(|(n, _)| n.clone()).collect(),
-                seed: cfg.seed,
+                seed: trained.seed,
                 steps: trained.steps,
                 best_step: trained.best_step,
                 wall_s: (trained.wall_s * 10.0).round() / 10.0,
             },
             evaluation: EvaluationInfo {
                 ratio_to_prior: trained.eval_ratio,
+                score_vs_best_baseline: trained.score,
                 cases: trained.eval.clone(),
             },
             weights_bytes: trained.weights.len() as u64,
@@ -236,7 +241,7 @@ pub fn load_policy_files(
     let net = QNet::from_bytes(&Device::flex(), want_size, m.hidden, actions.len(), weights)
         .map_err(|e| err(format!("{WEIGHTS_FILE}: burn cannot read it: {e:?}")))?;
     let mut plain = net.to_plain();
-    plain.set_prior_energy(crate::train::prior_energy_weight(&m.objective_weights));
+    plain.set_prior_weights(&m.objective_weights);
     let name = format!("drl:{}", m.objective);
     Ok(DrlPolicy::new(name, plain, device.models.len()))
 }

@@ -103,3 +103,25 @@ fn a_checkpoint_of_another_run_or_corrupted_is_refused() {
     let missing = resume(cfg(&dir, 10_000)).unwrap();
     assert!(missing.contains("state.json"), "{missing}");
 }
+
+#[test]
+fn restarts_checkpoint_each_seed_and_resume_reloads_finished_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("ck");
+    let c = cfg(&dir, 5_000);
+    let first = cosched_rl::train_restarts(&c, 2, &mut |_| {}).unwrap();
+    assert!(dir.join("seed-1/state.json").is_file() && dir.join("seed-2/state.json").is_file());
+    assert!(first.seed == 1 || first.seed == 2);
+    // Both runs are finished: resuming reloads them and keeps the same one.
+    let again = cosched_rl::train_restarts(
+        &TrainConfig {
+            resume_from: Some(dir.clone()),
+            ..c
+        },
+        2,
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!(again.seed, first.seed);
+    assert!(again.plain == first.plain, "the kept weights come back");
+}

@@ -38,7 +38,7 @@ fn setup() -> (DeviceProfile, DrlPolicy, cosched_core::ResolvedWorkload, SimConf
 fn fine_tuning_moves_the_weights_and_loses_no_request() {
     let (device, policy, w, sim) = setup();
     let before = policy.network().clone();
-    let mut ft = FineTuned::new(policy, device.models.len(), FineTuneConfig::default());
+    let mut ft = FineTuned::new(policy, FineTuneConfig::default());
     let r = simulate(&device, &w, &mut ft, &sim);
     assert_eq!(r.arrived, r.completed + r.unfinished);
     assert!(
@@ -59,7 +59,7 @@ fn the_guard_falls_back_to_the_pretrained_weights_when_learning_hurts() {
         margin: 0.05,
         ..FineTuneConfig::default()
     };
-    let mut ft = FineTuned::new(policy, device.models.len(), cfg);
+    let mut ft = FineTuned::new(policy, cfg);
     let r = simulate(&device, &w, &mut ft, &sim);
     assert_eq!(r.arrived, r.completed + r.unfinished);
     assert!(ft.fallbacks() > 0, "the guard never fired");
