@@ -292,3 +292,45 @@ fn every_device_has_a_pretrained_policy_that_runs_and_joins_compare() {
         );
     }
 }
+
+#[test]
+fn evaluating_a_baseline_never_beats_the_best_baseline_and_ties_with_itself() {
+    let dir = tmp("evaluate");
+    let json = dir.join("e.json");
+    let md = dir.join("e.md");
+    let o = bench(&[
+        "evaluate",
+        "--policy",
+        "least-slack",
+        "--devices",
+        "jetson-orin-nano,host-cpu",
+        "--workloads",
+        "multi-stream,mixed-slo",
+        "--loads",
+        "0.5,0.95",
+        "--seeds",
+        "1,2,3",
+        "--duration",
+        "3",
+        "--json",
+        json.to_str().unwrap(),
+        "--markdown",
+        md.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cases: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let cases = cases.as_array().unwrap();
+    assert_eq!(cases.len(), 8);
+    for c in cases {
+        let imp = c["improvement"].as_f64().unwrap();
+        // least-slack is one of the baselines: the best of them is at least as good.
+        assert!(imp <= 0.0, "{c}");
+        if c["best_baseline"] == "least-slack" {
+            // The same schedule: exactly a tie, never "worse beyond noise".
+            assert_eq!(imp, 0.0, "{c}");
+            assert_eq!(c["worse_beyond_noise"], false, "{c}");
+        }
+    }
+    let table = std::fs::read_to_string(&md).unwrap();
+    assert!(table.contains("worse beyond noise") && table.contains("no worse than the best baseline in"));
+}
