@@ -43,8 +43,9 @@ impl Default for FineTuneConfig {
         FineTuneConfig {
             // A normalised step (see `FineTuned::learn`). With examples/finetune_recovery.rs
             // (jetson-agx-orin, GPU 30 % slower than profiled, camera-pipeline, 300 s) every
-            // rate tried (0.001-0.05) ended 3-20 % worse than the pretrained weights, 0.001 the
-            // least (4-8 %); the online latency estimator, not the heads, is what adapts there.
+            // rate tried (0.001-0.05) ended worse than the pretrained weights, 0.001 the least
+            // (1.5-4 % with the policies trained with the congestion-priced prior); the online
+            // latency estimator, not the heads, is what adapts there.
             learning_rate: 0.001,
             window: 2000,
             margin: 0.15,

@@ -17,15 +17,25 @@
 //!   weight: the estimated finish time in deadlines (Band's HEFT-like earliest-finish rule),
 //!   plus the objective's energy weight times the estimated energy over the model's reference
 //!   energy, plus its violation weight times the probability of missing the deadline (lognormal
-//!   latency with the profile's cv, after the backlog). That is the `objective-greedy` rule; it
-//!   is computed from the unclipped observation (the encoded features saturate at 10) and
-//!   stored with each transition for the training targets. The network's heads start at zero,
-//!   so an untrained policy is objective-greedy inside the trust region below, with
-//!   least-slack-first queues, and training only has to learn corrections (residual policy
-//!   learning, Silver et al. 2018; Johannink et al. 2019): where batching on a fast processor
-//!   beats spreading, which processor to keep free for tight deadlines, how to absorb bursts.
-//!   (The earlier prior without the violation term matched the best baseline in 46 of 105
-//!   evaluation cases untrained; with it, 57.)
+//!   latency with the profile's cv, after the backlog) -- so far the `objective-greedy`
+//!   baseline -- plus a congestion price: the request's latency in deadlines times the requests
+//!   queued or running there per slot, what it will cost those that arrive behind it (as many,
+//!   on average, as it found there). Without the price, objective-greedy lets an energy-cheap
+//!   processor's queue grow until each newcomer's own wait balances its energy saving; with it,
+//!   the untrained prior matched the best baseline in 49 of the 75 training-workload cases of
+//!   the evaluation against 39 (the price was chosen on those cases only; on all 105, 77
+//!   against 65). The prior is computed from the unclipped observation (the encoded features
+//!   saturate at 10) and stored with each transition for the training targets. The network's
+//!   heads start at zero, so an untrained policy is exactly the prior with least-slack-first
+//!   queues, and training only has to learn corrections (residual policy learning, Silver et
+//!   al. 2018; Johannink et al. 2019): where batching on a fast processor beats spreading,
+//!   which processor to keep free for tight deadlines, how to absorb bursts.
+//! - **Trust region, plus the prior's own choice.** Learned corrections choose only among
+//!   processors whose estimated finish is within one deadline of the earliest, and the prior's
+//!   choice ([`features::candidates`]). Without the region, a policy trained on some mixes
+//!   piled a held-out mix onto one queue until it grew without bound (jetson-xavier-nx,
+//!   mixed-slo: p99 of 26 s); without the prior's choice, the region excluded what the prior
+//!   rightly does under overload or to keep a cheap processor's queue short.
 //! - **Per-request credit.** The environment's reward arrives as completions, long after the
 //!   placement. Each request's own share of the objective (`ObjectiveWeights::request_cost`,
 //!   clipped under overload) is credited to the transition that placed it, and the discounted
@@ -39,10 +49,6 @@
 //!   `episode_placements` arrivals, so that a run sees a hundred draws rather than a handful
 //!   on a fast board. Two built-in workloads
 //!   ([`HELD_OUT_WORKLOADS`]) are never trained on.
-//! - **Trust region.** Learned corrections choose only among processors whose estimated finish
-//!   is within one deadline of the earliest: without it, a policy trained on some mixes could
-//!   pile a held-out mix onto one queue until it grew without bound (seen on jetson-xavier-nx
-//!   with mixed-slo: p99 of 26 s).
 //! - **Keep the best.** The weights are evaluated every `eval_every` placements on fixed cases
 //!   against the prior alone; only an improvement replaces the kept weights, so a shipped
 //!   policy is never worse than its prior on those cases.
@@ -79,6 +85,6 @@ pub use checkpoint::{load_checkpoint, save_checkpoint, Checkpoint, CheckpointSta
 pub use error::{PolicyFileError, RlError};
 pub use finetune::{FineTuneConfig, FineTuned};
 pub use plain::PlainMlp;
-pub use policy::DrlPolicy;
+pub use policy::{DrlPolicy, MAX_PROCESSORS};
 pub use policy_file::{device_hash, load_policy, load_policy_files, save_policy, Manifest};
 pub use train::{train, train_restarts, TrainBackend, TrainConfig, TrainProgress, TrainedPolicy, HELD_OUT_WORKLOADS};

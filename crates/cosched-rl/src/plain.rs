@@ -2,7 +2,7 @@
 //! allocating. burn's own forward at batch 1 costs several microseconds of dispatch per layer;
 //! this one is a few dot products (a test proves both agree within 1e-5).
 
-use crate::features::{candidate, earliest_finish};
+use crate::features::is_candidate;
 use cosched_core::ObjectiveWeights;
 
 /// A dueling MLP: two ReLU hidden layers, a value head and an advantage head;
@@ -81,23 +81,16 @@ impl PlainMlp {
         }
     }
 
-    /// The valid action inside the trust region ([`crate::features::TRUST_DEADLINES`]) with the
-    /// highest Q-value, residual from `x` plus `prior` (one per action, as stored with a
-    /// transition); first on ties; `None` if no action is valid. `q` receives the Q-values.
-    pub fn greedy_with_prior(
-        &self,
-        x: &[f32],
-        n_models: usize,
-        prior: &[f32],
-        scratch: &mut [f32],
-        q: &mut [f32],
-    ) -> Option<usize> {
-        let ef = earliest_finish(x, n_models, q.len())?;
+    /// The candidate action with the highest Q-value, residual from `x` plus `prior` (one per
+    /// action, as stored with a transition, [`crate::features::NOT_CANDIDATE`] for actions that
+    /// were not candidates); first on ties; `None` if there is no candidate. `q` receives the
+    /// Q-values.
+    pub fn greedy_with_prior(&self, x: &[f32], prior: &[f32], scratch: &mut [f32], q: &mut [f32]) -> Option<usize> {
         self.forward(x, scratch, q);
         let mut best: Option<(f32, usize)> = None;
         for (a, qa) in q.iter_mut().enumerate() {
             *qa += prior[a];
-            if candidate(x, n_models, a, ef) && best.is_none_or(|(b, _)| *qa > b) {
+            if is_candidate(prior[a]) && best.is_none_or(|(b, _)| *qa > b) {
                 best = Some((*qa, a));
             }
         }

@@ -1,14 +1,15 @@
 //! The deployed policy: a [`Policy`] that decides with the plain forward, without allocating.
 
-use crate::features::{prior_value, TRUST_DEADLINES};
+use crate::features::{candidates, prior_value, NOT_CANDIDATE};
 use crate::plain::PlainMlp;
 use cosched_core::{Action, Observation, Policy, ProcessorId, QueueOrder};
 
 /// A trained DRL policy, ready to place requests.
 ///
 /// `decide` encodes the observation into a buffer allocated once, runs the plain forward,
-/// adds the earliest-finish prior and takes the best valid processor: an invalid processor is
-/// never chosen. Processors take requests least-slack first, the queue order it was trained
+/// adds the congestion-priced objective-greedy prior and takes the best of the candidate
+/// processors (the trust region and the prior's own choice, see [`candidates`]): an invalid
+/// processor is never chosen. Processors take requests least-slack first, the queue order it was trained
 /// under.
 #[derive(Debug, Clone)]
 pub struct DrlPolicy {
@@ -66,7 +67,8 @@ impl DrlPolicy {
         &self.q
     }
 
-    /// The prior's values at the last decision, one per processor.
+    /// The prior's values at the last decision, one per processor ([`NOT_CANDIDATE`] for the
+    /// processors it could not choose).
     pub fn last_prior(&self) -> &[f32] {
         &self.prior
     }
@@ -90,15 +92,16 @@ impl Policy for DrlPolicy {
     }
 }
 
-/// The greedy decision for `obs`, whose encoding is `x`: the prior into `prior`, Q-values
-/// (residual + prior) into `q` for every processor, and the best valid processor inside the
-/// trust region, or `None` if no processor is valid. Shared by [`DrlPolicy`] and training's
-/// acting, so both act alike.
+/// The greedy decision for `obs`, whose encoding is `x`: the prior into `prior` (with
+/// [`NOT_CANDIDATE`] for processors outside the candidate set of [`candidates`]), Q-values
+/// (residual + prior) into `q` for every processor, and the candidate with the best Q-value,
+/// or `None` if no processor is valid. Shared by [`DrlPolicy`] and training's acting, so both
+/// act alike.
 ///
-/// The prior and the trust region come from the observation itself, not from `x`: the vector
-/// clips the estimated finish at 10 deadlines, so under overload every processor would tie there
-/// and the first valid one (often a slow CPU) would win. With the unclipped figures an untrained
-/// policy is exactly the objective-greedy rule inside the trust region at every load.
+/// The prior and the candidates come from the observation itself, not from `x`: the vector
+/// clips the estimated finish at 10 deadlines, so under overload every processor would tie
+/// there. With the unclipped figures an untrained policy is exactly its prior (with
+/// least-slack-first queues) at every load.
 pub(crate) fn choose(
     net: &PlainMlp,
     obs: &Observation,
@@ -109,24 +112,30 @@ pub(crate) fn choose(
 ) -> Option<usize> {
     net.forward(x, scratch, q);
     let (energy_w, violation_w) = net.prior_weights();
-    let slo = obs.request.slo_ms.max(1e-6);
-    let best = obs
-        .processors
-        .iter()
-        .filter(|v| v.available)
-        .map(|v| v.est_finish_ms() / slo)
-        .min_by(f64::total_cmp)?;
+    // Compared in f64: see `prior_value`. On the stack: deciding allocates nothing.
+    let mut exact = [0.0f64; MAX_PROCESSORS];
+    let n = obs.processors.len().min(MAX_PROCESSORS);
+    for (a, e) in exact.iter_mut().enumerate().take(n) {
+        *e = prior_value(obs, a, energy_w, violation_w);
+    }
+    let set = candidates(obs, &exact[..n]);
     let mut choice: Option<(f64, usize)> = None;
-    for (a, v) in obs.processors.iter().enumerate() {
-        let p = prior_value(obs, a, energy_w, violation_w);
-        prior[a] = p as f32;
-        // Compared in f64: see `prior_value`.
-        let qa = f64::from(q[a]) + p;
+    for a in 0..n {
+        if set & (1 << a) == 0 {
+            prior[a] = NOT_CANDIDATE;
+            q[a] += NOT_CANDIDATE;
+            continue;
+        }
+        prior[a] = exact[a] as f32;
+        let qa = f64::from(q[a]) + exact[a];
         q[a] = qa as f32;
-        let inside = v.est_finish_ms() / slo <= best + f64::from(TRUST_DEADLINES);
-        if v.available && inside && choice.is_none_or(|(b, _)| qa > b) {
+        if choice.is_none_or(|(b, _)| qa > b) {
             choice = Some((qa, a));
         }
     }
     choice.map(|(_, a)| a)
 }
+
+/// Processors a DRL policy can place on (the candidate set is a 64-bit set); a device profile
+/// has a handful. Training and loading refuse larger devices.
+pub const MAX_PROCESSORS: usize = 64;

@@ -15,7 +15,8 @@ use std::path::Path;
 /// Version of the policy file layout; another version is refused.
 pub const FORMAT_VERSION: u32 = 1;
 /// The algorithm written into manifests.
-pub const ALGORITHM: &str = "double-dueling-dqn/residual-objective-greedy-prior/least-slack-queues";
+pub const ALGORITHM: &str =
+    "double-dueling-dqn/residual-congestion-priced-objective-greedy-prior/trust-region/least-slack-queues";
 /// Name of the manifest inside a policy directory.
 pub const MANIFEST_FILE: &str = "manifest.toml";
 /// Name of the weights inside a policy directory.
@@ -217,6 +218,13 @@ pub fn load_policy_files(
         return Err(err(format!(
             "observation size {} / actions {:?} do not match the device ({want_size} / {actions:?})",
             m.observation_size, m.action_space
+        )));
+    }
+    if actions.len() > crate::MAX_PROCESSORS {
+        return Err(err(format!(
+            "the device has {} processors; a DRL policy places on at most {}",
+            actions.len(),
+            crate::MAX_PROCESSORS
         )));
     }
     if !(1..=4096).contains(&m.hidden) {

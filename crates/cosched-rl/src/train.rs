@@ -3,7 +3,7 @@
 
 use crate::checkpoint::{load_checkpoint, save_checkpoint, Checkpoint, CheckpointState, CHECKPOINT_FORMAT};
 use crate::error::RlError;
-use crate::features::{candidate, earliest_finish};
+use crate::features::is_candidate;
 use crate::net::QNet;
 use crate::plain::PlainMlp;
 use crate::policy::DrlPolicy;
@@ -212,8 +212,7 @@ pub struct EvalCase {
     pub load: f64,
     /// Objective of the trained policy.
     pub objective: f64,
-    /// Objective of the prior alone (objective-greedy placement in the trust region,
-    /// least-slack queues).
+    /// Objective of the prior alone (objective-greedy placement, least-slack queues).
     pub prior_objective: f64,
     /// Objective of the best of the baselines on this case.
     #[serde(default)]
@@ -378,6 +377,13 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
         return Err(RlError::Config("steps, batch and hidden must be positive".into()));
     }
     let n_proc = device.processors.len();
+    if n_proc > crate::MAX_PROCESSORS {
+        return Err(RlError::Config(format!(
+            "device \"{}\" has {n_proc} processors; a DRL policy places on at most {}",
+            device.name,
+            crate::MAX_PROCESSORS
+        )));
+    }
     let n_models = device.models.len();
     let inputs = Observation::feature_len(n_proc, n_models);
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
@@ -494,9 +500,13 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
             let greedy = crate::policy::choose(&acting, obs, &x, &mut scratch, &mut q, &mut prior)
                 .expect("the simulator only asks with a valid processor");
             let action = if rng.random::<f64>() < eps {
-                let ef = earliest_finish(&x, n_models, n_proc).expect("a valid processor");
-                let valid_actions: Vec<usize> = (0..n_proc).filter(|&a| candidate(&x, n_models, a, ef)).collect();
-                valid_actions[rng.random_range(0..valid_actions.len())]
+                // Explore among the candidates only: the others are never deployed.
+                let n = prior.iter().filter(|&&p| is_candidate(p)).count();
+                let k = rng.random_range(0..n);
+                (0..n_proc)
+                    .filter(|&a| is_candidate(prior[a]))
+                    .nth(k)
+                    .expect("k < number of candidates")
             } else {
                 greedy
             };
@@ -527,8 +537,8 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
             step += 1;
             if step.is_multiple_of(cfg.train_every) && replay.len >= cfg.batch.max(1000) {
                 update(
-                    &mut net, &mut optim, &huber, &bdev, &replay, &target, &acting, cfg, n_models, &mut rng, &mut bx,
-                    &mut ba, &mut by,
+                    &mut net, &mut optim, &huber, &bdev, &replay, &target, &acting, cfg, &mut rng, &mut bx, &mut ba,
+                    &mut by,
                 )?;
                 updates += 1;
                 if updates.is_multiple_of(50) {
@@ -735,7 +745,6 @@ fn update(
     target: &PlainMlp,
     online: &PlainMlp,
     cfg: &TrainConfig,
-    n_models: usize,
     rng: &mut ChaCha8Rng,
     bx: &mut [f32],
     ba: &mut [i64],
@@ -757,7 +766,7 @@ fn update(
         if !replay.done[i] {
             let s2 = &replay.next_obs[i * n..(i + 1) * n];
             let p2 = &replay.next_prior[i * k..(i + 1) * k];
-            if let Some(a2) = online.greedy_with_prior(s2, n_models, p2, &mut scratch, &mut q) {
+            if let Some(a2) = online.greedy_with_prior(s2, p2, &mut scratch, &mut q) {
                 target.forward(s2, &mut scratch, &mut qt);
                 y += cfg.gamma * (qt[a2] + p2[a2]);
             }

@@ -1,16 +1,22 @@
 //! With zero heads the deployed policy must be exactly its prior, also under overload where
-//! observation features clip: least-slack (earliest-finish placement, least-slack-first queues)
-//! when the prior's weights are zero, and the objective-greedy rule inside the trust region with
-//! the objective's weights.
+//! observation features clip: the congestion-priced objective-greedy rule with least-slack-first
+//! queues, with the objective's weights and with zero weights, checked against a reference
+//! written out independently of the crate.
 
 use burn::prelude::*;
-use cosched_core::{baseline, DeviceProfile, Observation, Workload};
+use cosched_core::{DeviceProfile, Observation, Workload};
 use cosched_rl::net::QNet;
 use cosched_rl::DrlPolicy;
 use cosched_sim::{simulate, SimConfig};
 
 #[test]
-fn an_untrained_policy_scores_like_least_slack_at_every_load() {
+fn an_untrained_policy_with_zero_prior_weights_is_the_latency_part_of_the_prior_at_every_load() {
+    // Zero energy and violation weights: finish time plus the congestion price alone.
+    let weights = cosched_core::ObjectiveWeights {
+        latency: 1.0,
+        violation: 0.0,
+        energy: 0.0,
+    };
     for dev in DeviceProfile::builtin_names() {
         let device = DeviceProfile::builtin(dev).unwrap();
         let n_proc = device.processors.len();
@@ -23,15 +29,14 @@ fn an_untrained_policy_scores_like_least_slack_at_every_load() {
                 let r = w.resolve(&device, Some(load), name).unwrap();
                 let cfg = SimConfig::with_seed(5);
                 let mut drl = DrlPolicy::new("drl", net.to_plain(), n_models);
-                let mut ls = baseline("least-slack", &device, Default::default()).unwrap();
                 let a = simulate(&device, &r, &mut drl, &cfg);
-                let b = simulate(&device, &r, ls.as_mut(), &cfg);
-                // Same decisions, so the same run: any difference means the prior is not
-                // earliest-finish somewhere (it was, before, wherever every queue was longer
-                // than the 10 deadlines the observation vector can express).
+                let b = simulate(&device, &r, &mut Reference(weights), &cfg);
+                // Same decisions, so the same run: any difference means the policy is not its
+                // prior somewhere (it was not, once, wherever every queue was longer than the
+                // 10 deadlines the observation vector can express).
                 assert!(
                     (a.objective - b.objective).abs() <= 1e-9 * b.objective.abs().max(1.0),
-                    "{dev} {name} load {load}: untrained drl {} vs least-slack {}",
+                    "{dev} {name} load {load}: untrained drl {} vs reference {}",
                     a.objective,
                     b.objective
                 );
@@ -41,10 +46,10 @@ fn an_untrained_policy_scores_like_least_slack_at_every_load() {
     }
 }
 
-/// The objective-greedy rule inside the trust region, written out independently of the crate:
-/// each valid processor's expected share of the objective (finish in deadlines + energy weight x
-/// energy over reference + violation weight x probability of missing the deadline), only among
-/// processors finishing within one deadline of the earliest; least-slack-first queues.
+/// The prior, written out independently of the crate: each valid processor's expected share of
+/// the objective (finish in deadlines + energy weight x energy over reference + violation
+/// weight x probability of missing the deadline + latency in deadlines x requests queued or
+/// running there per slot); least-slack-first queues.
 struct Reference(cosched_core::ObjectiveWeights);
 
 impl cosched_core::Policy for Reference {
@@ -54,22 +59,19 @@ impl cosched_core::Policy for Reference {
     fn decide(&mut self, obs: &Observation) -> cosched_core::Action {
         let r = &obs.request;
         let w = self.0;
-        let best = obs
-            .processors
-            .iter()
-            .filter(|v| v.available)
-            .map(|v| v.est_finish_ms() / r.slo_ms)
-            .fold(f64::INFINITY, f64::min);
         let left = r.slo_ms - (obs.now_ms - r.arrival_ms);
         let mut choice = (f64::INFINITY, 0);
         for (a, v) in obs.processors.iter().enumerate() {
             let finish = v.est_finish_ms() / r.slo_ms;
-            if !v.available || finish > best + 1.0 {
+            if !v.available {
                 continue;
             }
             let miss = cosched_core::baselines::prob_exceeds(v.est_latency_ms, v.latency_cv, left - v.backlog_ms);
-            let cost =
-                finish + w.energy / w.latency * v.est_energy_j / r.reference_energy_j + w.violation / w.latency * miss;
+            let crowd = f64::from(v.queue_len + v.in_flight) / f64::from(v.slots.max(1));
+            let cost = finish
+                + w.energy / w.latency * v.est_energy_j / r.reference_energy_j
+                + w.violation / w.latency * miss
+                + v.est_latency_ms / r.slo_ms * crowd;
             if cost < choice.0 {
                 choice = (cost, a);
             }
@@ -84,7 +86,7 @@ impl cosched_core::Policy for Reference {
 }
 
 #[test]
-fn an_untrained_policy_with_objective_weights_is_objective_greedy_in_the_trust_region() {
+fn an_untrained_policy_with_objective_weights_is_the_congestion_priced_objective_greedy_rule() {
     let weights = cosched_core::ObjectiveWeights::BALANCED;
     for dev in DeviceProfile::builtin_names() {
         let device = DeviceProfile::builtin(dev).unwrap();
