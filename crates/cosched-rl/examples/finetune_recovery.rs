@@ -1,12 +1,15 @@
 //! Online fine-tuning against a profile that is wrong: the board's processor P is 30 % slower
-//! than its profile says. Runs the pretrained policy with and without fine-tuning on that board
-//! (same arrivals), and, for reference, the pretrained policy on the board as profiled and the
-//! best baseline on the slower board (baselines read the same online latency estimates, so
-//! that column is what adapting through the estimator alone achieves with a heuristic).
+//! than its profile says (`latency`), or draws 30 % more power when busy (`power`). Runs the
+//! pretrained policy with and without fine-tuning on that board (same arrivals), and, for
+//! reference, the pretrained policy on the board as profiled and the best baseline on the wrong
+//! board. Baselines read the same online latency estimates, so with `latency` that column is
+//! what adapting through the estimator alone achieves with a heuristic; nothing estimates power
+//! online, so with `power` only learning from measured energy can adapt.
 //!
-//! `cargo run --release -p cosched-rl --example finetune_recovery -- [POLICY_DIR] [DEVICE] [PROCESSOR] [WORKLOAD]`
+//! `cargo run --release -p cosched-rl --example finetune_recovery -- [POLICY_DIR] [DEVICE] [PROCESSOR] [WORKLOAD] [latency|power]`
 //!
-//! Defaults: policies/jetson-agx-orin-balanced.policy, jetson-agx-orin, gpu, camera-pipeline.
+//! Defaults: policies/jetson-agx-orin-balanced.policy, jetson-agx-orin, gpu, camera-pipeline,
+//! latency.
 
 use cosched_core::{DeviceProfile, Workload};
 use cosched_rl::{load_policy, FineTuneConfig, FineTuned};
@@ -22,18 +25,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let proc_id = arg(2, "gpu");
     let workload_name = arg(3, "camera-pipeline");
     let p = device.processor_id(&proc_id).ok_or(format!("no processor {proc_id}"))?;
+    let what = arg(4, "latency");
     let mut wrong = device.clone();
-    for m in &mut wrong.models {
-        if let Some(o) = m.on[p.index()].as_mut() {
-            o.mean_ms *= 1.3;
+    match what.as_str() {
+        "latency" => {
+            for m in &mut wrong.models {
+                if let Some(o) = m.on[p.index()].as_mut() {
+                    o.mean_ms *= 1.3;
+                }
+            }
         }
+        "power" => wrong.processors[p.index()].busy_power_w *= 1.3,
+        other => return Err(format!("what is wrong: latency or power, not {other:?}").into()),
     }
+    let how = if what == "latency" {
+        "30 % slower"
+    } else {
+        "30 % more power-hungry when busy"
+    };
     println!(
-        "board: {} with {proc_id} 30 % slower than profiled; workload {workload_name}",
+        "board: {} with {proc_id} {how} than profiled; workload {workload_name}",
         device.name
     );
     println!(
-        "{:>5} {:>12} {:>12} {:>12} {:>10}  best baseline on the slower board",
+        "{:>5} {:>12} {:>12} {:>12} {:>10}  best baseline on the wrong board",
         "load", "as profiled", "pretrained", "fine-tuned", "fallbacks"
     );
     let env = |k: &str, d: f64| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
