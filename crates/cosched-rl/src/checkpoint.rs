@@ -97,7 +97,7 @@ pub fn save_checkpoint(dir: &Path, ck: &Checkpoint) -> Result<(), RlError> {
 }
 
 /// Read and verify the checkpoint in `dir`: layout version and the checksums of both networks.
-/// Whether it fits a training configuration is checked by [`crate::train`].
+/// Whether it fits a training configuration is checked by [`crate::train()`].
 pub fn load_checkpoint(dir: &Path) -> Result<Checkpoint, RlError> {
     let read = |name: &str| std::fs::read(dir.join(name)).map_err(|e| err(dir, format!("reading {name}: {e}")));
     let state: CheckpointState =

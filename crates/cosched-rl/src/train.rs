@@ -136,7 +136,7 @@ pub struct TrainConfig {
     /// Weights are kept only if no evaluation case is worse than the prior's by more than this
     /// fraction.
     pub max_case_regression: f64,
-    /// Write a [`Checkpoint`](crate::Checkpoint) here at every evaluation.
+    /// Write a [`Checkpoint`] here at every evaluation.
     pub checkpoint_dir: Option<PathBuf>,
     /// Resume from this checkpoint (same device, objective, seed and width; see
     /// [`crate::checkpoint`] for what a resumed run does not restore).
