@@ -27,21 +27,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let p = device.processor_id(&proc_id).ok_or(format!("no processor {proc_id}"))?;
     let what = arg(4, "latency");
     let mut wrong = device.clone();
-    match what.as_str() {
+    let how = match what.as_str() {
         "latency" => {
             for m in &mut wrong.models {
                 if let Some(o) = m.on[p.index()].as_mut() {
                     o.mean_ms *= 1.3;
                 }
             }
+            "30 % slower"
         }
-        "power" => wrong.processors[p.index()].busy_power_w *= 1.3,
+        "power" => {
+            wrong.processors[p.index()].busy_power_w *= 1.3;
+            "30 % more power-hungry when busy"
+        }
         other => return Err(format!("what is wrong: latency or power, not {other:?}").into()),
-    }
-    let how = if what == "latency" {
-        "30 % slower"
-    } else {
-        "30 % more power-hungry when busy"
     };
     println!(
         "board: {} with {proc_id} {how} than profiled; workload {workload_name}",

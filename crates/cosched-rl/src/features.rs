@@ -21,6 +21,10 @@ pub fn is_candidate(prior: f32) -> bool {
     prior > NOT_CANDIDATE / 2.0
 }
 
+/// Processors a DRL policy can place on ([`candidates`] is a 64-bit set); a device profile
+/// has a handful. Training and loading refuse larger devices.
+pub const MAX_PROCESSORS: usize = 64;
+
 /// How far, in deadlines, a placement may finish later than the earliest estimated finish and
 /// still be chosen by the learned corrections (the prior's own choice always may).
 pub const TRUST_DEADLINES: f64 = 1.0;
@@ -42,7 +46,7 @@ pub fn candidates(obs: &Observation, prior: &[f64]) -> u64 {
     let slo = obs.request.slo_ms.max(1e-6);
     let mut earliest = f64::INFINITY;
     let mut own: Option<(f64, usize)> = None;
-    for (a, v) in obs.processors.iter().enumerate().take(64) {
+    for (a, v) in obs.processors.iter().enumerate().take(MAX_PROCESSORS) {
         if v.available {
             earliest = earliest.min(v.est_finish_ms() / slo);
             if own.is_none_or(|(b, _)| prior[a] > b) {
@@ -54,7 +58,7 @@ pub fn candidates(obs: &Observation, prior: &[f64]) -> u64 {
     obs.processors
         .iter()
         .enumerate()
-        .take(64)
+        .take(MAX_PROCESSORS)
         .filter(|(_, v)| v.available && v.est_finish_ms() / slo <= earliest + TRUST_DEADLINES)
         .fold(1u64 << own, |set, (a, _)| set | 1 << a)
 }

@@ -87,8 +87,9 @@ pub mod train;
 
 pub use checkpoint::{load_checkpoint, save_checkpoint, Checkpoint, CheckpointState};
 pub use error::{PolicyFileError, RlError};
+pub use features::MAX_PROCESSORS;
 pub use finetune::{FineTuneConfig, FineTuned};
 pub use plain::PlainMlp;
-pub use policy::{DrlPolicy, MAX_PROCESSORS};
+pub use policy::DrlPolicy;
 pub use policy_file::{device_hash, load_policy, load_policy_files, save_policy, Manifest};
 pub use train::{train, train_restarts, TrainBackend, TrainConfig, TrainProgress, TrainedPolicy, HELD_OUT_WORKLOADS};

@@ -1,6 +1,6 @@
 //! The deployed policy: a [`Policy`] that decides with the plain forward, without allocating.
 
-use crate::features::{candidates, prior_value, NOT_CANDIDATE};
+use crate::features::{candidates, prior_value, MAX_PROCESSORS, NOT_CANDIDATE};
 use crate::plain::PlainMlp;
 use cosched_core::{Action, Observation, Policy, ProcessorId, QueueOrder};
 
@@ -135,7 +135,3 @@ pub(crate) fn choose(
     }
     choice.map(|(_, a)| a)
 }
-
-/// Processors a DRL policy can place on (the candidate set is a 64-bit set); a device profile
-/// has a handful. Training and loading refuse larger devices.
-pub const MAX_PROCESSORS: usize = 64;
