@@ -67,9 +67,11 @@ impl SchedulerBuilder {
         self
     }
 
-    /// Keep training the DRL policy online from real completions (measured latency, energy),
-    /// falling back to the pretrained weights when the rolling objective gets worse than theirs
-    /// by more than `config.margin`. Only for `drl`, `drl:<objective>` or a policy file;
+    /// Keep learning online from real completions, falling back to the pretrained state when
+    /// the rolling objective gets worse than at the start by more than `config.margin`. By
+    /// default it learns each processor's real power from the energy completions report (see
+    /// [`cosched_rl::finetune`]; the executor models that energy from the profile where the
+    /// host has no power sensors, and then it learns 1.0). Only for `drl`, `drl:<objective>` or a policy file;
     /// `config.weights` is replaced by [`SchedulerBuilder::objective`]'s.
     ///
     /// ```no_run

@@ -44,8 +44,10 @@ pub struct RunArgs {
     /// Requests waiting per processor before new ones are refused (and counted as violations).
     #[arg(long, default_value_t = 1024)]
     queue_capacity: usize,
-    /// Keep training the DRL policy online from the real completions, falling back to its
-    /// pretrained weights if the rolling objective gets 15% worse than theirs.
+    /// Keep learning online from the completions (each processor's power, from the energy
+    /// they report: modelled from the profile on a host without power sensors, so there it
+    /// learns 1.0), falling back to the pretrained state if the rolling objective gets 15%
+    /// worse than at the start.
     #[arg(long)]
     fine_tune: bool,
     /// Write the report as JSON to this file (`-` for stdout).

@@ -28,6 +28,10 @@ pub struct Outcome {
     pub slo_ms: f64,
     /// Energy attributed to it, J.
     pub energy_j: f64,
+    /// How long the inference (its whole batch) ran, ms; 0 if it never ran.
+    pub service_ms: f64,
+    /// Requests in that batch (1 without batching; 0 if it never ran).
+    pub batch: u32,
     /// Reference energy of its model, J.
     pub reference_energy_j: f64,
     /// Whether it missed its deadline (or failed).

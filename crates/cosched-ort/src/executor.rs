@@ -1179,6 +1179,8 @@ fn fail_request(
         latency_ms: now - req.arrival_ms,
         slo_ms: req.slo_ms,
         energy_j: 0.0,
+        service_ms: 0.0,
+        batch: 0,
         reference_energy_j: sh.reference_energy_j[req.model.index()],
         violated: true,
     };
@@ -1274,6 +1276,8 @@ fn on_done(sh: &Shared, p: usize, slot: usize, batch: Vec<Req>, done: Done) -> V
                     latency_ms,
                     slo_ms: req.slo_ms,
                     energy_j,
+                    service_ms,
+                    batch: b,
                     reference_energy_j: sh.reference_energy_j[req.model.index()],
                     violated: latency_ms > req.slo_ms,
                 };

@@ -1,15 +1,17 @@
 //! Online fine-tuning against a profile that is wrong: the board's processor P is 30 % slower
 //! than its profile says (`latency`), or draws 30 % more power when busy (`power`). Runs the
 //! pretrained policy with and without fine-tuning on that board (same arrivals), and, for
-//! reference, the pretrained policy on the board as profiled and the best baseline on the wrong
-//! board. Baselines read the same online latency estimates, so with `latency` that column is
-//! what adapting through the estimator alone achieves with a heuristic; nothing estimates power
-//! online, so with `power` only learning from measured energy can adapt.
+//! reference, the pretrained policy on the board as profiled, the pretrained policy told the
+//! true power from the start (what a perfect calibration would give), and the best baseline on
+//! the wrong board. Baselines read the same online latency estimates, so with `latency` that
+//! column is what adapting through the estimator alone achieves with a heuristic; nothing but
+//! fine-tuning's energy calibration learns power online.
 //!
 //! `cargo run --release -p cosched-rl --example finetune_recovery -- [POLICY_DIR] [DEVICE] [PROCESSOR] [WORKLOAD] [latency|power]`
 //!
 //! Defaults: policies/jetson-agx-orin-balanced.policy, jetson-agx-orin, gpu, camera-pipeline,
-//! latency.
+//! power. `FT_LR`, `FT_WINDOW`, `FT_MARGIN` and `FT_ENERGY_RATE` override the fine-tuning
+//! settings (e.g. `FT_LR=0.001` lets the output heads learn too).
 
 use cosched_core::{DeviceProfile, Workload};
 use cosched_rl::{load_policy, FineTuneConfig, FineTuned};
@@ -25,7 +27,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let proc_id = arg(2, "gpu");
     let workload_name = arg(3, "camera-pipeline");
     let p = device.processor_id(&proc_id).ok_or(format!("no processor {proc_id}"))?;
-    let what = arg(4, "latency");
+    let what = arg(4, "power");
     let mut wrong = device.clone();
     let how = match what.as_str() {
         "latency" => {
@@ -47,14 +49,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         device.name
     );
     println!(
-        "{:>5} {:>12} {:>12} {:>12} {:>10}  best baseline on the wrong board",
-        "load", "as profiled", "pretrained", "fine-tuned", "fallbacks"
+        "{:>5} {:>12} {:>12} {:>12} {:>12} {:>10} {:>8}  best baseline on the wrong board",
+        "load", "as profiled", "pretrained", "fine-tuned", "told truth", "fallbacks", "learned"
     );
     let env = |k: &str, d: f64| std::env::var(k).ok().and_then(|v| v.parse().ok()).unwrap_or(d);
     let cfg = FineTuneConfig {
         learning_rate: env("FT_LR", f64::from(FineTuneConfig::default().learning_rate)) as f32,
         window: env("FT_WINDOW", FineTuneConfig::default().window as f64) as usize,
         margin: env("FT_MARGIN", FineTuneConfig::default().margin),
+        energy_rate: env("FT_ENERGY_RATE", FineTuneConfig::default().energy_rate),
         ..FineTuneConfig::default()
     };
     println!("fine-tuning: {cfg:?}");
@@ -73,6 +76,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let pretrained = simulate(&device, &w, &mut pre, &skewed).objective;
         let mut ft = FineTuned::new(load_policy(&policy_dir, &device)?, cfg);
         let tuned = simulate(&device, &w, &mut ft, &skewed).objective;
+        // The truth as a fixed calibration: the board's busy power over the profile's.
+        let truth: Vec<f64> = device
+            .processors
+            .iter()
+            .zip(&wrong.processors)
+            .map(|(a, b)| b.busy_power_w / a.busy_power_w)
+            .collect();
+        let frozen = FineTuneConfig {
+            learning_rate: 0.0,
+            energy_rate: 0.0,
+            ..cfg
+        };
+        let mut told = FineTuned::new(load_policy(&policy_dir, &device)?, frozen).with_energy_scale(truth);
+        let told_truth = simulate(&device, &w, &mut told, &skewed).objective;
         let (best_name, best) = cosched_core::BASELINE_NAMES
             .iter()
             .filter_map(|name| cosched_core::baseline(name, &device, cfg.weights).map(|b| (*name, b)))
@@ -80,8 +97,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .min_by(|a, b| a.1.total_cmp(&b.1))
             .expect("there are baselines");
         println!(
-            "{load:>5.2} {as_profiled:>12.4} {pretrained:>12.4} {tuned:>12.4} {:>10}  {best:.4} ({best_name})",
-            ft.fallbacks()
+            "{load:>5.2} {as_profiled:>12.4} {pretrained:>12.4} {tuned:>12.4} {told_truth:>12.4} {:>10} {:>8.3}  {best:.4} ({best_name})",
+            ft.fallbacks(),
+            ft.energy_scale().get(p.index()).copied().unwrap_or(1.0),
         );
     }
     Ok(())

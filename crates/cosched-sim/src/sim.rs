@@ -622,6 +622,8 @@ impl Simulator {
                 latency_ms,
                 slo_ms: r.slo_ms,
                 energy_j,
+                service_ms,
+                batch: b,
                 reference_energy_j: self.reference_energy_j[r.model.index()],
                 violated,
             });
@@ -678,6 +680,8 @@ impl Simulator {
                     latency_ms: age_ms,
                     slo_ms: r.slo_ms,
                     energy_j: proc_.energy_per_inference_j(r.est_ms, self.procs[p].freq_scale),
+                    service_ms: 0.0,
+                    batch: 0,
                     reference_energy_j: self.reference_energy_j[r.model.index()],
                     violated: true,
                 });
