@@ -7,10 +7,10 @@
 //! column is what adapting through the estimator alone achieves with a heuristic; nothing but
 //! fine-tuning's energy calibration learns power online.
 //!
-//! `cargo run --release -p cosched-rl --example finetune_recovery -- [POLICY_DIR] [DEVICE] [PROCESSOR] [WORKLOAD] [latency|power]`
+//! `cargo run --release -p cosched-rl --example finetune_recovery -- [POLICY_DIR] [DEVICE] [PROCESSOR] [WORKLOAD] [latency|power] [FACTOR]`
 //!
 //! Defaults: policies/jetson-agx-orin-balanced.policy, jetson-agx-orin, gpu, camera-pipeline,
-//! power. `FT_LR`, `FT_WINDOW`, `FT_MARGIN` and `FT_ENERGY_RATE` override the fine-tuning
+//! power, 1.3 (the board's figure over the profile's). `FT_LR`, `FT_WINDOW`, `FT_MARGIN` and `FT_ENERGY_RATE` override the fine-tuning
 //! settings (e.g. `FT_LR=0.001` lets the output heads learn too).
 
 use cosched_core::{DeviceProfile, Workload};
@@ -28,19 +28,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let workload_name = arg(3, "camera-pipeline");
     let p = device.processor_id(&proc_id).ok_or(format!("no processor {proc_id}"))?;
     let what = arg(4, "power");
+    let factor: f64 = arg(5, "1.3").parse().map_err(|e| format!("factor: {e}"))?;
+    let off = format!("{:.0} %", (factor - 1.0).abs() * 100.0);
     let mut wrong = device.clone();
     let how = match what.as_str() {
         "latency" => {
             for m in &mut wrong.models {
                 if let Some(o) = m.on[p.index()].as_mut() {
-                    o.mean_ms *= 1.3;
+                    o.mean_ms *= factor;
                 }
             }
-            "30 % slower"
+            format!("{off} {}", if factor >= 1.0 { "slower" } else { "faster" })
         }
         "power" => {
-            wrong.processors[p.index()].busy_power_w *= 1.3;
-            "30 % more power-hungry when busy"
+            wrong.processors[p.index()].busy_power_w *= factor;
+            format!(
+                "{off} {} power-hungry when busy",
+                if factor >= 1.0 { "more" } else { "less" }
+            )
         }
         other => return Err(format!("what is wrong: latency or power, not {other:?}").into()),
     };
@@ -86,6 +91,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let frozen = FineTuneConfig {
             learning_rate: 0.0,
             energy_rate: 0.0,
+            // No guard: it would reset the told calibration on a window that happens to be
+            // worse than the first.
+            margin: f64::INFINITY,
             ..cfg
         };
         let mut told = FineTuned::new(load_policy(&policy_dir, &device)?, frozen).with_energy_scale(truth);
