@@ -157,7 +157,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         tracing::warn!("could not remove the checkpoint {}: {e}", checkpoint.display());
     }
     println!(
-        "wrote {} ({} runs of {} placements in {:.0} s; kept seed {} at placement {}; evaluation objective / prior {:.3}, score vs best baselines {:+.3})",
+        "wrote {} ({} runs of {} placements in {:.0} s; kept seed {} at placement {}; evaluation objective / prior {:.3}, selection score {:.3}: cases lost to the best baseline, plus ties broken below 1)",
         args.out.display(),
         args.restarts,
         trained.steps,

@@ -51,7 +51,9 @@
 //!   ([`HELD_OUT_WORKLOADS`]) are never trained on.
 //! - **Keep the best.** The weights are evaluated every `eval_every` placements on fixed cases
 //!   (the training workloads at three loads, plus random mixes) and scored against the best
-//!   baseline of each case, a shortfall weighing three times a gain; the untrained prior is the
+//!   baseline of each case: first the cases lost by more than 0.2 %, then those lost at all,
+//!   then the mean shortfall (the bar counts cases; a mean let one big win pay for several
+//!   small losses). The untrained prior is the
 //!   first kept, and only a better score replaces it, provided no case is more than
 //!   `max_case_regression` (50 %) worse than the prior's. A 5 % limit kept the untrained prior
 //!   on jetson-agx-orin and jetson-xavier-nx: every set of weights that fixed their closed

@@ -80,8 +80,9 @@ pub struct TrainingInfo {
 pub struct EvaluationInfo {
     /// Mean over cases of objective / prior's objective (below 1: better than the prior).
     pub ratio_to_prior: f64,
-    /// Mean shortfall against the best baseline of each case, losses weighing 3x gains (the
-    /// selection score; below 0: better than the best baselines on balance).
+    /// The selection score against the best baseline of each case: cases lost by more than
+    /// 0.2 %, plus a fraction below 1 that orders ties by the cases lost at all and then by the
+    /// mean shortfall.
     #[serde(default)]
     pub score_vs_best_baseline: f64,
     /// Per case.

@@ -238,8 +238,9 @@ pub struct TrainedPolicy {
     pub eval: Vec<EvalCase>,
     /// Mean objective ratio to the prior over the evaluation cases (lower is better).
     pub eval_ratio: f64,
-    /// Selection score of the kept weights against the best baseline of each evaluation case
-    /// (mean shortfall, losses weighing 3x gains; lower is better, below 0 beats them).
+    /// Selection score of the kept weights against the best baseline of each evaluation case:
+    /// cases lost by more than 0.2 %, plus a fraction that orders ties by the cases lost at all
+    /// and then by the mean shortfall (lower is better; below 1 loses no case clearly).
     pub score: f64,
     /// Seed of the run that produced the weights (see [`train_restarts`]).
     pub seed: u64,
@@ -572,10 +573,9 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
             let score = selection_score(&objectives, &baseline_objectives);
             last_ratio = Some(ratio);
             tracing::info!(step, ratio, worst, score, best_score, "evaluation");
-            // Selected against the best baseline of each case, losses weighing more than gains:
-            // weights that win big on overload but lose on a closed loop are not kept. And no
-            // case may fall far behind the prior: weights that lose badly on any one case would
-            // lose on unseen mixes of the same kind.
+            // Selected against the best baseline of each case, by the cases lost (see
+            // `selection_score`). And no case may fall far behind the prior: weights that lose
+            // badly on any one case would lose on unseen mixes of the same kind.
             if score < best_score && worst <= 1.0 + cfg.max_case_regression {
                 best_score = score;
                 best_ratio = ratio;
@@ -847,28 +847,34 @@ fn best_baseline_objective(device: &DeviceProfile, w: &cosched_core::ResolvedWor
         .fold(f64::INFINITY, f64::min)
 }
 
-/// How far evaluation objectives are from the best baselines': the mean over cases of
-/// `r - 1` for `r = objective / best baseline`, a shortfall (`r > 1`) weighing
-/// [`LOSS_WEIGHT`] times a gain. Lower is better.
+/// How evaluation objectives stand against the best baseline of each case, lower is better,
+/// ordered lexicographically: first the cases lost by more than [`CLEAR_LOSS`], then the cases
+/// lost at all (by more than rounding), then the mean of `objective / best baseline - 1`.
+///
+/// The product's bar counts cases no worse than the best baseline, and a mean lets a big win
+/// on one overloaded case pay for several small losses: with a mean score (shortfalls weighing
+/// 3x gains) the shipped policies lost 18 of 105 cases; this order, with the same training,
+/// kept weights that lose fewer on jetson-agx-orin, jetson-xavier-nx and android-flagship.
+/// The second count makes a checkpoint that ties the prior nearly everywhere but trails it by
+/// 0.1 % on a few easy cases (host-cpu `server`: two identical workers, where
+/// earliest-finish is hard to beat) lose to it. The scalar is `clear + (any + m) / (n + 1)`
+/// with `m` the mean mapped into (0, 1), so each term only breaks the ties of the one before.
 fn selection_score(objectives: &[f64], baselines: &[f64]) -> f64 {
-    let n = objectives.len().max(1) as f64;
-    objectives
-        .iter()
-        .zip(baselines)
-        .map(|(o, b)| {
-            let r = o / b.max(1e-9) - 1.0;
-            if r > 0.0 {
-                LOSS_WEIGHT * r
-            } else {
-                r
-            }
-        })
-        .sum::<f64>()
-        / n
+    let n = objectives.len() as f64;
+    let (mut clear, mut any, mut sum) = (0.0, 0.0, 0.0);
+    for (o, b) in objectives.iter().zip(baselines) {
+        let r = o / b.max(1e-9) - 1.0;
+        clear += f64::from(u8::from(r > CLEAR_LOSS));
+        any += f64::from(u8::from(r > 1e-9));
+        sum += r;
+    }
+    let mean = 0.5 + (sum / n.max(1.0)).clamp(-0.49, 0.49);
+    clear + (any + mean) / (n + 1.0)
 }
 
-/// Weight of a shortfall against the best baseline relative to a gain, in [`selection_score`].
-const LOSS_WEIGHT: f64 = 3.0;
+/// A loss to the best baseline larger than this fraction counts first in [`selection_score`]:
+/// beyond the spread of one 20 s evaluation run.
+const CLEAR_LOSS: f64 = 0.002;
 
 /// Seed of every evaluation run during training.
 const EVAL_SEED: u64 = 1_000_003;
@@ -884,4 +890,30 @@ fn max_ratio(objectives: &[f64], prior: &[f64]) -> f64 {
 fn mean_ratio(objectives: &[f64], prior: &[f64]) -> f64 {
     let n = objectives.len().max(1) as f64;
     objectives.iter().zip(prior).map(|(o, p)| o / p.max(1e-9)).sum::<f64>() / n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::selection_score;
+
+    #[test]
+    fn selection_orders_by_clear_losses_then_any_loss_then_the_mean() {
+        let best = [1.0; 4];
+        // One clear loss (+1 %) with big wins elsewhere ranks below no clear loss at all.
+        let one_clear = selection_score(&[1.01, 0.5, 0.5, 0.5], &best);
+        let none_clear = selection_score(&[1.001, 1.001, 1.001, 1.0], &best);
+        assert!(none_clear < one_clear, "{none_clear} vs {one_clear}");
+        // No clear loss either way: fewer small losses first, whatever the mean.
+        let one_small = selection_score(&[1.001, 1.0, 1.0, 1.0], &best);
+        assert!(one_small < none_clear);
+        let one_small_big_win = selection_score(&[1.001, 0.6, 1.0, 1.0], &best);
+        assert!(one_small_big_win < one_small);
+        // Rounding is a tie, not a loss; then the mean decides.
+        let ties = selection_score(&[1.0 + 1e-12, 1.0, 1.0, 1.0], &best);
+        assert!(ties < one_small_big_win);
+        assert!(selection_score(&[0.9, 1.0, 1.0, 1.0], &best) < ties);
+        // The fraction never reaches the next whole loss.
+        let worst_without_clear = selection_score(&[1.0019, 1.0019, 1.0019, 1.0019], &best);
+        assert!(worst_without_clear < 1.0 && one_clear >= 1.0);
+    }
 }
