@@ -2,7 +2,7 @@
 //! [`PlainMlp`] for deployment.
 
 use crate::plain::PlainMlp;
-use burn::module::Module;
+use burn::module::{Module, ModuleMapper, Param, ParamId};
 use burn::nn::{Initializer, Linear, LinearConfig, Relu};
 use burn::prelude::*;
 use burn::store::{ModuleRecord, RecordError};
@@ -79,9 +79,13 @@ impl QNet {
         }
     }
 
-    /// The weights in burn's file format (burnpack bytes).
+    /// The weights in burn's file format (burnpack bytes). Parameters are numbered in
+    /// module order in place of burn's random ids, so that the same weights always give the
+    /// same bytes (and the same SHA-256 in a policy's manifest): training is deterministic
+    /// for a seed, and so is its file.
     pub fn to_bytes(&self) -> Result<Vec<u8>, RecordError> {
-        Ok(self.clone().into_record().into_bytes()?.to_vec())
+        let numbered = self.clone().map(&mut NumberedIds(0));
+        Ok(numbered.into_record().into_bytes()?.to_vec())
     }
 
     /// A network of this shape with weights read from burnpack bytes.
@@ -94,5 +98,16 @@ impl QNet {
     ) -> Result<QNet, RecordError> {
         let record = ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes.to_vec()))?;
         QNet::new(device, inputs, hidden, actions).try_load_record(record)
+    }
+}
+
+/// Gives each parameter the next number as its id (burn draws them at random).
+struct NumberedIds(u64);
+
+impl ModuleMapper for NumberedIds {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let (_, value, _) = param.consume();
+        self.0 += 1;
+        Param::initialized(ParamId::from(self.0), value)
     }
 }
