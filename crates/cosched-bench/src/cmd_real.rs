@@ -46,8 +46,8 @@ pub struct RunArgs {
     queue_capacity: usize,
     /// Keep learning online from the completions (each processor's power, from the energy
     /// they report: modelled from the profile on a host without power sensors, so there it
-    /// learns 1.0), falling back to the pretrained state if the rolling objective gets 15%
-    /// worse than at the start.
+    /// learns 1.0), falling back to the pretrained state if a window of 2000 completions is
+    /// 5% worse than the first (measured before anything learns).
     #[arg(long)]
     fine_tune: bool,
     /// Write the report as JSON to this file (`-` for stdout).
