@@ -10,8 +10,9 @@
 //! `cargo run --release -p cosched-rl --example finetune_recovery -- [POLICY_DIR] [DEVICE] [PROCESSOR] [WORKLOAD] [latency|power] [FACTOR]`
 //!
 //! Defaults: policies/jetson-agx-orin-balanced.policy, jetson-agx-orin, gpu, camera-pipeline,
-//! power, 1.3 (the board's figure over the profile's). `FT_LR`, `FT_WINDOW`, `FT_MARGIN` and `FT_ENERGY_RATE` override the fine-tuning
-//! settings (e.g. `FT_LR=0.001` lets the output heads learn too).
+//! power, 1.3 (the board's figure over the profile's). `FT_LR`, `FT_WINDOW`, `FT_MARGIN` and
+//! `FT_ENERGY_RATE` override the fine-tuning settings (e.g. `FT_LR=0.001` lets the output heads
+//! learn too).
 
 use cosched_core::{DeviceProfile, Workload};
 use cosched_rl::{load_policy, FineTuneConfig, FineTuned};
@@ -66,6 +67,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..FineTuneConfig::default()
     };
     println!("fine-tuning: {cfg:?}");
+    // The truth as a fixed calibration: the board's busy power over the profile's.
+    let truth: Vec<f64> = device
+        .processors
+        .iter()
+        .zip(&wrong.processors)
+        .map(|(a, b)| b.busy_power_w / a.busy_power_w)
+        .collect();
+    let frozen = FineTuneConfig {
+        learning_rate: 0.0,
+        energy_rate: 0.0,
+        // No guard: it would reset the told calibration on a window that happens to be
+        // worse than the first.
+        margin: f64::INFINITY,
+        ..cfg
+    };
     for load in [0.5, 0.8, 0.95] {
         let mut w = Workload::load(&workload_name)?;
         w.duration_s = 300.0;
@@ -81,22 +97,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let pretrained = simulate(&device, &w, &mut pre, &skewed).objective;
         let mut ft = FineTuned::new(load_policy(&policy_dir, &device)?, cfg);
         let tuned = simulate(&device, &w, &mut ft, &skewed).objective;
-        // The truth as a fixed calibration: the board's busy power over the profile's.
-        let truth: Vec<f64> = device
-            .processors
-            .iter()
-            .zip(&wrong.processors)
-            .map(|(a, b)| b.busy_power_w / a.busy_power_w)
-            .collect();
-        let frozen = FineTuneConfig {
-            learning_rate: 0.0,
-            energy_rate: 0.0,
-            // No guard: it would reset the told calibration on a window that happens to be
-            // worse than the first.
-            margin: f64::INFINITY,
-            ..cfg
-        };
-        let mut told = FineTuned::new(load_policy(&policy_dir, &device)?, frozen).with_energy_scale(truth);
+        let mut told = FineTuned::new(load_policy(&policy_dir, &device)?, frozen).with_energy_scale(truth.clone());
         let told_truth = simulate(&device, &w, &mut told, &skewed).objective;
         let (best_name, best) = cosched_core::BASELINE_NAMES
             .iter()

@@ -121,7 +121,7 @@ pub struct FineTuned {
     /// Mean cost per request of the pretrained state, measured over a window while nothing
     /// learns (at the start and after each fallback); `None` while being measured.
     reference: Option<f64>,
-    costs: Rolling,
+    costs: Window,
     fallbacks: u64,
     updates: u64,
     name: String,
@@ -149,7 +149,7 @@ impl FineTuned {
             completions: 0,
             paused_until: 0,
             reference: None,
-            costs: Rolling::new(cfg.window),
+            costs: Window::new(cfg.window),
             fallbacks: 0,
             updates: 0,
             name,
@@ -188,8 +188,8 @@ impl FineTuned {
         self.live.network()
     }
 
-    /// The pretrained reference cost per request and the mean of the current window (`None`
-    /// until measured, and the window's until it has a completion).
+    /// The pretrained reference cost per request and the mean of the window being filled
+    /// (`None` until measured, and the window's until it has a completion).
     pub fn costs(&self) -> (Option<f64>, Option<f64>) {
         (self.reference, self.costs.mean())
     }
@@ -205,13 +205,13 @@ impl FineTuned {
     fn guard(&mut self, cost: f64) {
         self.completions += 1;
         self.costs.push(cost);
-        if self.costs.fresh < self.costs.cap {
+        if !self.costs.is_full() {
             return;
         }
-        // Judged once per fresh window, not at every completion: a test repeated at every
-        // completion would fire on noise sooner or later.
-        self.costs.fresh = 0;
+        // Judged once per window, not over a window rolling at every completion: a test
+        // repeated at every completion would fire on noise sooner or later.
         let Some(mean) = self.costs.mean() else { return };
+        self.costs.clear();
         match self.reference {
             None => self.reference = Some(mean),
             Some(r) if self.learning() && mean > r * (1.0 + self.cfg.margin) => {
@@ -227,51 +227,46 @@ impl FineTuned {
                 self.paused_until = self.completions + pause;
                 // Measured again, on the pretrained state, as the load may have moved.
                 self.reference = None;
-                self.costs.clear();
             }
             Some(_) => {}
         }
     }
 }
 
-/// The last `cap` costs, with their running sum.
+/// The costs of the current window: judged once it holds `cap`, then started afresh. Only
+/// their sum is kept.
 #[derive(Debug, Clone)]
-struct Rolling {
+struct Window {
     cap: usize,
-    /// Costs pushed since the last judgement.
-    fresh: usize,
-    costs: VecDeque<f64>,
+    n: usize,
     sum: f64,
 }
 
-impl Rolling {
-    fn new(cap: usize) -> Rolling {
-        let cap = cap.max(2);
-        Rolling {
-            cap,
-            fresh: 0,
-            costs: VecDeque::with_capacity(cap),
+impl Window {
+    fn new(cap: usize) -> Window {
+        // At least two completions: a window of one is a single request's noise.
+        Window {
+            cap: cap.max(2),
+            n: 0,
             sum: 0.0,
         }
     }
 
     fn push(&mut self, c: f64) {
-        if self.costs.len() == self.cap {
-            let old = self.costs.pop_front().unwrap_or(0.0);
-            self.sum -= old;
-        }
-        self.costs.push_back(c);
-        self.fresh += 1;
+        self.n += 1;
         self.sum += c;
     }
 
+    fn is_full(&self) -> bool {
+        self.n >= self.cap
+    }
+
     fn mean(&self) -> Option<f64> {
-        (!self.costs.is_empty()).then(|| self.sum / self.costs.len() as f64)
+        (self.n > 0).then(|| self.sum / self.n as f64)
     }
 
     fn clear(&mut self) {
-        self.fresh = 0;
-        self.costs.clear();
+        self.n = 0;
         self.sum = 0.0;
     }
 }
@@ -306,12 +301,18 @@ impl Policy for FineTuned {
         }
         // Decide on a copy whose energy estimates are calibrated; the copy's buffers are
         // reused, so after the first decision this allocates nothing.
+        // Destructured whole, so that a field added to `Observation` cannot be left stale here.
         let mut calibrated = self.calibrated.take().unwrap_or_else(|| obs.clone());
-        calibrated.now_ms = obs.now_ms;
-        calibrated.request = obs.request;
-        calibrated.recent_load = obs.recent_load;
-        calibrated.n_models = obs.n_models;
-        calibrated.processors.clone_from(&obs.processors);
+        let Observation {
+            now_ms,
+            request,
+            processors,
+            recent_load,
+            n_models,
+        } = obs;
+        (calibrated.now_ms, calibrated.request) = (*now_ms, *request);
+        (calibrated.recent_load, calibrated.n_models) = (*recent_load, *n_models);
+        calibrated.processors.clone_from(processors);
         for (v, k) in calibrated.processors.iter_mut().zip(&self.energy_scale) {
             v.est_energy_j *= k;
         }
