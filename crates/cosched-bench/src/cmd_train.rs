@@ -3,7 +3,7 @@
 use crate::inputs::BadInput;
 use clap::Args;
 use cosched_core::{DeviceProfile, ObjectiveWeights, Workload};
-use cosched_rl::{save_policy, train_restarts, Manifest, RlError, TrainBackend, TrainConfig};
+use cosched_rl::{save_policy, train_restarts, Manifest, PriorForm, RlError, TrainBackend, TrainConfig};
 use std::path::PathBuf;
 
 /// Arguments of `cosched-bench train`.
@@ -56,6 +56,11 @@ pub struct TrainArgs {
     /// --hidden and workloads; --steps may be raised).
     #[arg(long)]
     resume: bool,
+    /// The heuristic the network learns corrections to: priced-objective, earliest-finish, or
+    /// auto (learn over priced-objective, and keep the untrained earliest-finish policy if it
+    /// loses fewer evaluation cases to the baselines than anything trained).
+    #[arg(long, default_value = "auto")]
+    prior: String,
 }
 
 /// Train and save.
@@ -69,6 +74,15 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         .ok_or_else(|| BadInput(format!("--backend: expected flex or wgpu, got \"{}\"", args.backend)))?;
     let mut cfg = TrainConfig::new(device);
     cfg.backend = backend;
+    if args.prior != "auto" {
+        let form = PriorForm::parse(&args.prior).ok_or_else(|| {
+            BadInput(format!(
+                "--prior: expected auto, priced-objective or earliest-finish, got \"{}\"",
+                args.prior
+            ))
+        })?;
+        cfg.prior_forms = vec![form];
+    }
     if !args.workloads.is_empty() {
         cfg.workloads = args
             .workloads
@@ -119,7 +133,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     cfg.checkpoint_dir = Some(checkpoint.clone());
     cfg.resume_from = args.resume.then(|| checkpoint.clone());
     let command = format!(
-        "cosched-bench train --device {} --objective {} --steps {} --seed {} --restarts {} --hidden {} --gamma {} --learning-rate {}{}",
+        "cosched-bench train --device {} --objective {} --steps {} --seed {} --restarts {} --hidden {} --gamma {} --learning-rate {} --prior {}{}",
         cfg.device.name,
         args.objective,
         args.steps,
@@ -128,6 +142,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         args.hidden,
         cfg.gamma,
         cfg.learning_rate,
+        args.prior,
         if args.workloads.is_empty() {
             String::new()
         } else {
@@ -157,13 +172,14 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         tracing::warn!("could not remove the checkpoint {}: {e}", checkpoint.display());
     }
     println!(
-        "wrote {} ({} runs of {} placements in {:.0} s; kept seed {} at placement {}; evaluation objective / prior {:.3}, selection score {:.3}: cases lost to the best baseline, plus ties broken below 1)",
+        "wrote {} ({} runs of {} placements in {:.0} s; kept seed {} at placement {} (placement 0: the untrained {} prior); evaluation objective / prior {:.3}, selection score {:.3}: cases lost to the best baseline, plus ties broken below 1)",
         args.out.display(),
         args.restarts,
         trained.steps,
         trained.wall_s,
         trained.seed,
         trained.best_step,
+        trained.prior.name(),
         trained.eval_ratio,
         trained.score
     );

@@ -194,6 +194,7 @@ fn train_removes_its_checkpoint_when_done_and_refuses_a_damaged_one() {
         &bench(&[&args[..], &["--steps", "10000", "--resume"]].concat()),
         "no checkpoint",
     );
+    assert_bad_input(&bench(&[&args[..], &["--prior", "fastest"]].concat()), "--prior");
     // A finished run leaves its policy and removes its checkpoint.
     let o = bench(&[&args[..], &["--steps", "10000"]].concat());
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));

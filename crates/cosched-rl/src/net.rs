@@ -76,6 +76,7 @@ impl QNet {
             ba: b(&self.advantage),
             prior_energy: 0.0,
             prior_violation: 0.0,
+            prior_form: Default::default(),
         }
     }
 

@@ -2,7 +2,7 @@
 //! allocating. burn's own forward at batch 1 costs several microseconds of dispatch per layer;
 //! this one is a few dot products (a test proves both agree within 1e-5).
 
-use crate::features::is_candidate;
+use crate::features::{is_candidate, PriorForm};
 use cosched_core::ObjectiveWeights;
 
 /// A dueling MLP: two ReLU hidden layers, a value head and an advantage head;
@@ -27,6 +27,8 @@ pub struct PlainMlp {
     pub(crate) prior_energy: f32,
     /// Weight of the deadline-miss term of the prior (violation weight over latency weight).
     pub(crate) prior_violation: f32,
+    /// The rule the network's output is added to.
+    pub(crate) prior_form: PriorForm,
 }
 
 /// `out = relu?(x W + b)` for `W` stored `[x.len()][out.len()]`.
@@ -147,6 +149,16 @@ impl PlainMlp {
     /// The prior's (energy, violation) weights.
     pub fn prior_weights(&self) -> (f32, f32) {
         (self.prior_energy, self.prior_violation)
+    }
+
+    /// Set the rule the network's output is added to.
+    pub fn set_prior_form(&mut self, form: PriorForm) {
+        self.prior_form = form;
+    }
+
+    /// The rule the network's output is added to.
+    pub fn prior_form(&self) -> PriorForm {
+        self.prior_form
     }
 
     /// All weights, for checksums in tests.

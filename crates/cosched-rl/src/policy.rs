@@ -1,13 +1,13 @@
 //! The deployed policy: a [`Policy`] that decides with the plain forward, without allocating.
 
-use crate::features::{candidates, prior_value, MAX_PROCESSORS, NOT_CANDIDATE};
+use crate::features::{candidates, MAX_PROCESSORS, NOT_CANDIDATE};
 use crate::plain::PlainMlp;
 use cosched_core::{Action, Observation, Policy, ProcessorId, QueueOrder};
 
 /// A trained DRL policy, ready to place requests.
 ///
 /// `decide` encodes the observation into a buffer allocated once, runs the plain forward,
-/// adds the congestion-priced objective-greedy prior and takes the best of the candidate
+/// adds the network's prior ([`crate::features::PriorForm`]) and takes the best of the candidate
 /// processors (the trust region and the prior's own choice, see [`candidates`]): an invalid
 /// processor is never chosen. Processors take requests least-slack first, the queue order it was trained
 /// under.
@@ -112,11 +112,12 @@ pub(crate) fn choose(
 ) -> Option<usize> {
     net.forward(x, scratch, q);
     let (energy_w, violation_w) = net.prior_weights();
-    // Compared in f64: see `prior_value`. On the stack: deciding allocates nothing.
+    let form = net.prior_form();
+    // Compared in f64: see `crate::features::prior_value`. On the stack: deciding allocates nothing.
     let mut exact = [0.0f64; MAX_PROCESSORS];
     let n = obs.processors.len().min(MAX_PROCESSORS);
     for (a, e) in exact.iter_mut().enumerate().take(n) {
-        *e = prior_value(obs, a, energy_w, violation_w);
+        *e = form.value(obs, a, energy_w, violation_w);
     }
     let set = candidates(obs, &exact[..n]);
     let mut choice: Option<(f64, usize)> = None;

@@ -3,6 +3,7 @@
 //! weights against their SHA-256 (burn's loader does not notice flipped bytes), once, at startup.
 
 use crate::error::PolicyFileError;
+use crate::features::PriorForm;
 use crate::net::QNet;
 use crate::policy::DrlPolicy;
 use crate::train::{EvalCase, TrainConfig, TrainedPolicy};
@@ -15,8 +16,7 @@ use std::path::Path;
 /// Version of the policy file layout; another version is refused.
 pub const FORMAT_VERSION: u32 = 1;
 /// The algorithm written into manifests.
-pub const ALGORITHM: &str =
-    "double-dueling-dqn/residual-congestion-priced-objective-greedy-prior/trust-region/least-slack-queues";
+pub const ALGORITHM: &str = "double-dueling-dqn/residual-over-heuristic-prior/trust-region/least-slack-queues";
 /// Name of the manifest inside a policy directory.
 pub const MANIFEST_FILE: &str = "manifest.toml";
 /// Name of the weights inside a policy directory.
@@ -46,6 +46,10 @@ pub struct Manifest {
     pub objective_weights: ObjectiveWeights,
     /// Hidden width of the network.
     pub hidden: usize,
+    /// The heuristic the network's output is added to ([`PriorForm::name`]). Defaulted only so
+    /// that a file of an older algorithm reaches the check that names the algorithm.
+    #[serde(default)]
+    pub prior: PriorForm,
     /// How it was trained.
     pub training: TrainingInfo,
     /// How it did in the training run's evaluation.
@@ -122,6 +126,7 @@ impl Manifest {
             objective: cfg.objective_name.clone(),
             objective_weights: cfg.weights,
             hidden: trained.hidden,
+            prior: trained.prior,
             training: TrainingInfo {
                 command: command.into(),
                 workloads: cfg.workloads.iter().map(|(n, _)| n.clone()).collect(),
@@ -251,6 +256,7 @@ pub fn load_policy_files(
         .map_err(|e| err(format!("{WEIGHTS_FILE}: burn cannot read it: {e:?}")))?;
     let mut plain = net.to_plain();
     plain.set_prior_weights(&m.objective_weights);
+    plain.set_prior_form(m.prior);
     let name = format!("drl:{}", m.objective);
     Ok(DrlPolicy::new(name, plain, device.models.len()))
 }

@@ -3,7 +3,7 @@
 
 use crate::checkpoint::{load_checkpoint, save_checkpoint, Checkpoint, CheckpointState, CHECKPOINT_FORMAT};
 use crate::error::RlError;
-use crate::features::is_candidate;
+use crate::features::{is_candidate, PriorForm};
 use crate::net::QNet;
 use crate::plain::PlainMlp;
 use crate::policy::DrlPolicy;
@@ -136,6 +136,9 @@ pub struct TrainConfig {
     /// Weights are kept only if no evaluation case is worse than the prior's by more than this
     /// fraction.
     pub max_case_regression: f64,
+    /// Prior forms: training learns corrections to the first; the untrained policy of each
+    /// other is a candidate to keep like a checkpoint (see [`PriorForm`]).
+    pub prior_forms: Vec<PriorForm>,
     /// Write a [`Checkpoint`] here at every evaluation.
     pub checkpoint_dir: Option<PathBuf>,
     /// Resume from this checkpoint (same device, objective, seed and width; see
@@ -179,6 +182,7 @@ impl TrainConfig {
             eval_duration_s: 20.0,
             eval_random_mixes: 4,
             max_case_regression: 0.5,
+            prior_forms: PriorForm::ALL.to_vec(),
             checkpoint_dir: None,
             resume_from: None,
             backend: TrainBackend::Flex,
@@ -230,6 +234,8 @@ pub struct TrainedPolicy {
     pub last: PlainMlp,
     /// Hidden width.
     pub hidden: usize,
+    /// The rule the network's output is added to.
+    pub prior: PriorForm,
     /// Placements trained.
     pub steps: u64,
     /// Placement at which the kept weights were evaluated (0: the untrained prior was best).
@@ -394,27 +400,49 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
     let mut net = QNet::new(&bdev, inputs, cfg.hidden, n_proc);
     let mut optim = AdamConfig::new().init();
     let huber = HuberLossConfig::new(1.0).init();
-    let mut acting = plain_of(&net, cfg);
-    let mut target = acting.clone();
     let mut replay = Replay::new(inputs, n_proc, cfg.replay_capacity);
 
     // Evaluation: the prior alone is the first "best", so training can only keep improvements.
     let eval_cases = eval_cases(cfg)?;
-    let prior_objectives: Vec<f64> = eval_cases
-        .iter()
-        .map(|(_, _, w)| eval_objective(device, w, &acting, cfg))
-        .collect();
     // What the weights are selected against: the best baseline of each case.
     let baseline_objectives: Vec<f64> = eval_cases
         .iter()
         .map(|(_, _, w)| best_baseline_objective(device, w, cfg))
         .collect();
+    // Training learns corrections to the first prior form; the untrained policy of each other
+    // form is one more candidate, kept where it scores better (see `PriorForm`).
+    let form = *cfg
+        .prior_forms
+        .first()
+        .ok_or_else(|| RlError::Config("no prior form to learn corrections to".into()))?;
+    let untrained = |f: PriorForm| -> (PlainMlp, Vec<f64>) {
+        let plain = plain_of(&net, cfg, f);
+        let objectives = eval_cases
+            .iter()
+            .map(|(_, _, w)| eval_objective(device, w, &plain, cfg))
+            .collect();
+        (plain, objectives)
+    };
+    let (mut acting, prior_objectives) = untrained(form);
+    let mut target = acting.clone();
     let mut best_plain = acting.clone();
     let mut best_weights = net.to_bytes()?;
     let mut best_step = 0;
     let mut best_ratio = 1.0;
     let mut best_score = selection_score(&prior_objectives, &baseline_objectives);
     let mut best_objectives = prior_objectives.clone();
+    tracing::info!(prior = form.name(), score = best_score, "untrained prior");
+    for &other in &cfg.prior_forms[1..] {
+        let (plain, objectives) = untrained(other);
+        let score = selection_score(&objectives, &baseline_objectives);
+        tracing::info!(prior = other.name(), score, "untrained prior");
+        if score < best_score {
+            best_score = score;
+            best_ratio = mean_ratio(&objectives, &prior_objectives);
+            best_plain = plain;
+            best_objectives = objectives;
+        }
+    }
     let mut last_ratio = None;
 
     let mut x = vec![0.0f32; inputs];
@@ -436,14 +464,20 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
             })
         };
         net = load(&ck.online)?;
-        best_plain = plain_of(&load(&ck.best)?, cfg);
+        // Kept at placement 0: the untrained winner, whose form was chosen above.
+        let best_form = if ck.state.best_step == 0 {
+            best_plain.prior_form()
+        } else {
+            form
+        };
+        best_plain = plain_of(&load(&ck.best)?, cfg, best_form);
         best_weights = ck.best;
         let s = ck.state;
         (step, updates, episodes, next_eval) = (s.step, s.updates, s.episodes, s.next_eval);
         (best_step, best_ratio, best_objectives, last_ratio) =
             (s.best_step, s.best_ratio, s.best_objectives, s.last_ratio);
         best_score = selection_score(&best_objectives, &baseline_objectives);
-        acting = plain_of(&net, cfg);
+        acting = plain_of(&net, cfg, form);
         target = acting.clone();
         rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ step.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         tracing::info!(step, best_step, best_ratio, dir = %dir.display(), "resumed");
@@ -543,10 +577,10 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
                 )?;
                 updates += 1;
                 if updates.is_multiple_of(50) {
-                    acting = plain_of(&net, cfg);
+                    acting = plain_of(&net, cfg, form);
                 }
                 if updates.is_multiple_of(cfg.target_sync) {
-                    target = plain_of(&net, cfg);
+                    target = plain_of(&net, cfg, form);
                 }
             }
             if st.done || step >= cfg.steps {
@@ -563,7 +597,7 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
         episodes += 1;
         if step >= next_eval || step >= cfg.steps {
             next_eval += cfg.eval_every;
-            let candidate = plain_of(&net, cfg);
+            let candidate = plain_of(&net, cfg, form);
             let objectives: Vec<f64> = eval_cases
                 .iter()
                 .map(|(_, _, w)| eval_objective(device, w, &candidate, cfg))
@@ -633,8 +667,9 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
         .collect();
     Ok(TrainedPolicy {
         weights: best_weights,
+        prior: best_plain.prior_form(),
         plain: best_plain,
-        last: plain_of(&net, cfg),
+        last: plain_of(&net, cfg, form),
         hidden: cfg.hidden,
         steps: step,
         best_step,
@@ -727,9 +762,10 @@ fn check_fits(dir: &Path, s: &CheckpointState, cfg: &TrainConfig, eval_cases: us
 }
 
 /// The deployed form of `net`, with the prior weighted as the objective.
-fn plain_of(net: &QNet, cfg: &TrainConfig) -> PlainMlp {
+fn plain_of(net: &QNet, cfg: &TrainConfig, form: PriorForm) -> PlainMlp {
     let mut p = net.to_plain();
     p.set_prior_weights(&cfg.weights);
+    p.set_prior_form(form);
     p
 }
 

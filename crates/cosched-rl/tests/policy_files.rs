@@ -2,7 +2,7 @@
 //! names the file and the problem.
 
 use cosched_core::DeviceProfile;
-use cosched_rl::{load_policy, save_policy, train, Manifest, TrainConfig};
+use cosched_rl::{load_policy, save_policy, train, Manifest, PriorForm, TrainConfig};
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -44,6 +44,25 @@ fn a_saved_policy_loads_and_decides_like_the_original() {
     write(&dir);
     let p = load_policy(&dir, &nano()).unwrap();
     assert_eq!(cosched_core::Policy::name(&p), "drl:balanced");
+}
+
+#[test]
+fn the_prior_form_comes_from_the_manifest_and_an_unknown_one_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p.policy");
+    write(&dir);
+    let form = trained().0.prior;
+    assert_eq!(load_policy(&dir, &nano()).unwrap().network().prior_form(), form);
+    let other = match form {
+        PriorForm::PricedObjective => PriorForm::EarliestFinish,
+        PriorForm::EarliestFinish => PriorForm::PricedObjective,
+    };
+    let line = |f: PriorForm| format!("prior = \"{}\"", f.name());
+    edit_manifest(&dir, &line(form), &line(other));
+    assert_eq!(load_policy(&dir, &nano()).unwrap().network().prior_form(), other);
+    edit_manifest(&dir, &line(other), "prior = \"fastest\"");
+    let e = load_err(&dir, &nano());
+    assert!(e.contains("manifest.toml") && e.contains("fastest"), "{e}");
 }
 
 #[test]

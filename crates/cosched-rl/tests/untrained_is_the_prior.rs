@@ -1,24 +1,32 @@
 //! With zero heads the deployed policy must be exactly its prior, also under overload where
 //! observation features clip: the congestion-priced objective-greedy rule with least-slack-first
 //! queues, with the objective's weights and with zero weights, checked against a reference
-//! written out independently of the crate.
+//! written out independently of the crate; and the earliest-finish prior, checked against the
+//! `least-slack` baseline.
 
 use burn::prelude::*;
 use cosched_core::{DeviceProfile, Observation, Workload};
 use cosched_rl::net::QNet;
-use cosched_rl::DrlPolicy;
+use cosched_rl::{DrlPolicy, PriorForm};
 use cosched_sim::{simulate, SimConfig};
 
-/// Runs an untrained policy whose prior has `weights` and [`Reference`] with the same weights on
-/// every built-in device and workload (arrival windows cut to `max_duration_s`) at `loads`, and
-/// asserts both runs are the same.
-fn assert_untrained_is_the_reference(weights: cosched_core::ObjectiveWeights, max_duration_s: f64, loads: &[f64]) {
+/// Runs an untrained policy whose prior has `form` and `weights` and the policy `reference`
+/// builds for each device on every built-in device and workload (arrival windows cut to
+/// `max_duration_s`) at `loads`, and asserts both runs are the same.
+fn assert_untrained_runs_as(
+    form: PriorForm,
+    weights: cosched_core::ObjectiveWeights,
+    max_duration_s: f64,
+    loads: &[f64],
+    reference: impl Fn(&DeviceProfile) -> Box<dyn cosched_core::Policy>,
+) {
     for dev in DeviceProfile::builtin_names() {
         let device = DeviceProfile::builtin(dev).unwrap();
         let n_proc = device.processors.len();
         let n_models = device.models.len();
         let mut plain = QNet::new(&Device::flex(), Observation::feature_len(n_proc, n_models), 8, n_proc).to_plain();
         plain.set_prior_weights(&weights);
+        plain.set_prior_form(form);
         for name in Workload::builtin_names() {
             let mut w = Workload::builtin(name).unwrap();
             w.duration_s = w.duration_s.min(max_duration_s);
@@ -27,7 +35,7 @@ fn assert_untrained_is_the_reference(weights: cosched_core::ObjectiveWeights, ma
                 let cfg = SimConfig::with_seed(5);
                 let mut drl = DrlPolicy::new("drl", plain.clone(), n_models);
                 let a = simulate(&device, &r, &mut drl, &cfg);
-                let b = simulate(&device, &r, &mut Reference(weights), &cfg);
+                let b = simulate(&device, &r, reference(&device).as_mut(), &cfg);
                 // Same decisions, so the same run: any difference means the policy is not its
                 // prior somewhere (it was not, once, wherever every queue was longer than the
                 // 10 deadlines the observation vector can express).
@@ -41,6 +49,12 @@ fn assert_untrained_is_the_reference(weights: cosched_core::ObjectiveWeights, ma
             }
         }
     }
+}
+
+fn assert_untrained_is_the_reference(weights: cosched_core::ObjectiveWeights, max_duration_s: f64, loads: &[f64]) {
+    assert_untrained_runs_as(PriorForm::PricedObjective, weights, max_duration_s, loads, |_| {
+        Box::new(Reference(weights))
+    });
 }
 
 #[test]
@@ -96,4 +110,12 @@ impl cosched_core::Policy for Reference {
 #[test]
 fn an_untrained_policy_with_objective_weights_is_the_congestion_priced_objective_greedy_rule() {
     assert_untrained_is_the_reference(cosched_core::ObjectiveWeights::BALANCED, 10.0, &[0.5, 0.95, 1.5]);
+}
+
+#[test]
+fn an_untrained_policy_over_the_earliest_finish_prior_is_the_least_slack_baseline() {
+    let weights = cosched_core::ObjectiveWeights::BALANCED;
+    assert_untrained_runs_as(PriorForm::EarliestFinish, weights, 10.0, &[0.5, 0.95, 1.5], |device| {
+        cosched_core::baseline("least-slack", device, weights).unwrap()
+    });
 }
