@@ -45,9 +45,8 @@ fn decision_latency(c: &mut Criterion) {
     let n_models = device.models.len();
     let inputs = Observation::feature_len(n_proc, n_models);
     let bdev = Device::flex();
-    bdev.seed(1);
     let init = burn::nn::Initializer::Uniform { min: -0.3, max: 0.3 };
-    let net = QNet::with_head_init(&bdev, inputs, 64, n_proc, init);
+    let net = QNet::seeded_with_head_init(&bdev, 1, inputs, 64, n_proc, init);
     let mut policy = DrlPolicy::new("drl:bench", net.to_plain(), n_models);
     let obs = observations(&device);
 

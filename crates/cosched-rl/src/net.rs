@@ -6,6 +6,13 @@ use burn::module::{Module, ModuleMapper, Param, ParamId};
 use burn::nn::{Initializer, Linear, LinearConfig, Relu};
 use burn::prelude::*;
 use burn::store::{ModuleRecord, RecordError};
+use std::sync::Mutex;
+
+/// burn draws initial weights from one generator per backend, shared by every thread: a seeded
+/// construction is reproducible only if no other thread seeds or draws between the seeding and
+/// the construction. Every construction here holds this lock (parallel tests, or an
+/// application training two policies at once, made "deterministic" training differ).
+static INIT: Mutex<()> = Mutex::new(());
 
 /// A dueling MLP over the observation vector, one output per processor. The heads start at
 /// zero, so an untrained network adds nothing to the heuristic prior.
@@ -19,23 +26,53 @@ pub struct QNet {
 }
 
 impl QNet {
-    /// A fresh network on `device` (the caller seeds the device for reproducible weights),
-    /// with zero heads.
+    /// A fresh network on `device` with zero heads and random hidden layers (see
+    /// [`QNet::seeded`] for reproducible ones).
     pub fn new(device: &Device, inputs: usize, hidden: usize, actions: usize) -> QNet {
         Self::with_head_init(device, inputs, hidden, actions, Initializer::Zeros)
+    }
+
+    /// [`QNet::new`] with the device's generator seeded by `seed` first, under a lock that
+    /// keeps other threads' constructions out: the same seed gives the same weights.
+    pub fn seeded(device: &Device, seed: u64, inputs: usize, hidden: usize, actions: usize) -> QNet {
+        Self::seeded_with_head_init(device, seed, inputs, hidden, actions, Initializer::Zeros)
+    }
+
+    /// [`QNet::with_head_init`], seeded as [`QNet::seeded`] is.
+    pub fn seeded_with_head_init(
+        device: &Device,
+        seed: u64,
+        inputs: usize,
+        hidden: usize,
+        actions: usize,
+        init: Initializer,
+    ) -> QNet {
+        let _only_us = INIT.lock().unwrap_or_else(|e| e.into_inner());
+        device.seed(seed);
+        Self::build(device, inputs, hidden, actions, init)
     }
 
     /// A fresh network whose heads start from `init` (zero for training; random ones serve
     /// tests that compare forwards).
     pub fn with_head_init(device: &Device, inputs: usize, hidden: usize, actions: usize, init: Initializer) -> QNet {
+        let _only_us = INIT.lock().unwrap_or_else(|e| e.into_inner());
+        Self::build(device, inputs, hidden, actions, init)
+    }
+
+    /// Call with [`INIT`] held.
+    fn build(device: &Device, inputs: usize, hidden: usize, actions: usize, init: Initializer) -> QNet {
         let head = |o| LinearConfig::new(hidden, o).with_initializer(init.clone()).init(device);
-        QNet {
+        let net = QNet {
             l1: LinearConfig::new(inputs, hidden).init(device),
             l2: LinearConfig::new(hidden, hidden).init(device),
             value: head(1),
             advantage: head(actions),
             relu: Relu::new(),
-        }
+        };
+        // burn initialises parameters lazily, at their first read: draw them now, under the
+        // lock, not whenever the caller first reads them (after other threads had reseeded).
+        let _ = net.to_plain();
+        net
     }
 
     /// Residual Q-values `[batch, actions]` (without the prior).

@@ -396,8 +396,7 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
 
     let bdev = cfg.backend.device()?.autodiff();
-    bdev.seed(cfg.seed);
-    let mut net = QNet::new(&bdev, inputs, cfg.hidden, n_proc);
+    let mut net = QNet::seeded(&bdev, cfg.seed, inputs, cfg.hidden, n_proc);
     let mut optim = AdamConfig::new().init();
     let huber = HuberLossConfig::new(1.0).init();
     let mut replay = Replay::new(inputs, n_proc, cfg.replay_capacity);

@@ -24,10 +24,9 @@ fn short(device: DeviceProfile, steps: u64) -> TrainConfig {
 #[test]
 fn plain_forward_equals_burns_forward() {
     let device = Device::flex();
-    device.seed(3);
     let (n_in, hidden, actions) = (69, 64, 6);
     let init = burn::nn::Initializer::Uniform { min: -0.5, max: 0.5 };
-    let net = QNet::with_head_init(&device, n_in, hidden, actions, init);
+    let net = QNet::seeded_with_head_init(&device, 3, n_in, hidden, actions, init);
     // Through burn's file format and back, as a deployed policy is loaded.
     let net = QNet::from_bytes(&device, n_in, hidden, actions, &net.to_bytes().unwrap()).unwrap();
     let plain = net.to_plain();

@@ -43,9 +43,8 @@ fn deciding_does_not_allocate() {
     let n_proc = device.processors.len();
     let n_models = device.models.len();
     let bdev = Device::flex();
-    bdev.seed(2);
     let init = burn::nn::Initializer::Uniform { min: -0.3, max: 0.3 };
-    let net = QNet::with_head_init(&bdev, Observation::feature_len(n_proc, n_models), 64, n_proc, init);
+    let net = QNet::seeded_with_head_init(&bdev, 2, Observation::feature_len(n_proc, n_models), 64, n_proc, init);
     let mut policy = DrlPolicy::new("drl:test", net.to_plain(), n_models);
 
     let w = Workload::builtin("mixed-slo")
