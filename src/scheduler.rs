@@ -67,11 +67,13 @@ impl SchedulerBuilder {
         self
     }
 
-    /// Keep learning online from real completions, falling back to the pretrained state when
-    /// the rolling objective gets worse than at the start by more than `config.margin`. By
-    /// default it learns each processor's real power from the energy completions report (see
-    /// [`cosched_rl::finetune`]; the executor models that energy from the profile where the
-    /// host has no power sensors, and then it learns 1.0). Only for `drl`, `drl:<objective>` or a policy file;
+    /// Keep learning online from real completions, falling back to the pretrained state when a
+    /// window of completions is worse than the first (measured before anything learns) by
+    /// more than `config.margin`. By default it learns each processor's real power from the
+    /// energy completions report (see [`cosched_rl::finetune`]; the executor models each
+    /// completion's energy from the profile's power and its measured run time, as
+    /// per-completion sensor energy is not wired yet, so here it learns 1.0). Only for `drl`,
+    /// `drl:<objective>` or a policy file;
     /// `config.weights` is replaced by [`SchedulerBuilder::objective`]'s.
     ///
     /// ```no_run

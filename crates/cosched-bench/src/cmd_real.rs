@@ -45,7 +45,8 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 1024)]
     queue_capacity: usize,
     /// Keep learning online from the completions (each processor's power, from the energy
-    /// they report: modelled from the profile on a host without power sensors, so there it
+    /// they report; the executor models each completion's energy from the profile's power and
+    /// its measured run time, as per-completion sensor energy is not wired yet, so here it
     /// learns 1.0), falling back to the pretrained state if a window of 2000 completions is
     /// 5% worse than the first (measured before anything learns).
     #[arg(long)]

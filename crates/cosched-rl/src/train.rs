@@ -414,12 +414,15 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
         .prior_forms
         .first()
         .ok_or_else(|| RlError::Config("no prior form to learn corrections to".into()))?;
-    let untrained = |f: PriorForm| -> (PlainMlp, Vec<f64>) {
-        let plain = plain_of(&net, cfg, f);
-        let objectives = eval_cases
+    let objectives_of = |plain: &PlainMlp| -> Vec<f64> {
+        eval_cases
             .iter()
-            .map(|(_, _, w)| eval_objective(device, w, &plain, cfg))
-            .collect();
+            .map(|(_, _, w)| eval_objective(device, w, plain, cfg))
+            .collect()
+    };
+    let untrained = |f: PriorForm| {
+        let plain = plain_of(&net, cfg, f);
+        let objectives = objectives_of(&plain);
         (plain, objectives)
     };
     let (mut acting, prior_objectives) = untrained(form);
@@ -597,10 +600,7 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
         if step >= next_eval || step >= cfg.steps {
             next_eval += cfg.eval_every;
             let candidate = plain_of(&net, cfg, form);
-            let objectives: Vec<f64> = eval_cases
-                .iter()
-                .map(|(_, _, w)| eval_objective(device, w, &candidate, cfg))
-                .collect();
+            let objectives = objectives_of(&candidate);
             let ratio = mean_ratio(&objectives, &prior_objectives);
             let worst = max_ratio(&objectives, &prior_objectives);
             let score = selection_score(&objectives, &baseline_objectives);
