@@ -2,7 +2,9 @@
 //! places every submitted inference on a processor through the ONNX Runtime executor.
 
 use crate::policies::{resolve_fine_tuned, resolve_policy, PolicyError};
-use cosched_core::{ConfigError, DeviceProfile, ObjectiveWeights, Policy};
+use cosched_core::{ConfigError, DeviceProfile, ObjectiveWeights, Policy, ResolvedWorkload, RunReport};
+use cosched_ort::calibrate::{calibrate, CalibrateConfig};
+use cosched_ort::driver::{drive, DriveConfig};
 use cosched_ort::{Backpressure, ExecError, Executor, ExecutorConfig, Inputs, ShutdownMode, SubmitError, Ticket};
 use cosched_rl::FineTuneConfig;
 use std::path::{Path, PathBuf};
@@ -45,6 +47,8 @@ pub struct SchedulerBuilder {
     backpressure: Backpressure,
     ort_library: Option<PathBuf>,
     fine_tune: Option<FineTuneConfig>,
+    calibrate: Option<CalibrateConfig>,
+    profile_tolerance: f64,
 }
 
 impl SchedulerBuilder {
@@ -124,9 +128,26 @@ impl SchedulerBuilder {
         self
     }
 
+    /// Re-measure the profile's batch-1 latencies on this machine before starting (a few
+    /// seconds; see [`cosched_ort::calibrate`]), so that decisions and deadlines follow this
+    /// host's speed rather than the one the profile was measured on. The calibrated profile is
+    /// [`Scheduler::device`]; write it with [`DeviceProfile::to_toml_string`] to reuse it.
+    /// `config.models` defaults to the builder's models.
+    pub fn calibrate(mut self, config: CalibrateConfig) -> Self {
+        self.calibrate = Some(config);
+        self
+    }
+
+    /// Measured/profile service-time ratio past which the executor warns (once, through
+    /// `tracing`) that the profile does not fit this machine. Default 1.3.
+    pub fn profile_tolerance(mut self, factor: f64) -> Self {
+        self.profile_tolerance = factor;
+        self
+    }
+
     /// Load the profile and the policy, open the ONNX Runtime sessions and start the workers.
     pub fn build(self) -> Result<Scheduler, Error> {
-        let device = match (self.device, self.device_name) {
+        let mut device = match (self.device, self.device_name) {
             (Some(d), _) => d,
             (None, Some(name)) => DeviceProfile::load(&name)?,
             (None, None) => {
@@ -135,6 +156,20 @@ impl SchedulerBuilder {
                 ))
             }
         };
+        if !(self.profile_tolerance.is_finite() && self.profile_tolerance > 1.0) {
+            return Err(Error::Builder(format!(
+                "profile_tolerance must be > 1, got {}",
+                self.profile_tolerance
+            )));
+        }
+        if let Some(cfg) = self.calibrate {
+            let cfg = CalibrateConfig {
+                models: cfg.models.or_else(|| self.models.clone()),
+                ort_library: cfg.ort_library.or_else(|| self.ort_library.clone()),
+                ..cfg
+            };
+            device = calibrate(&device, &self.models_dir, &cfg, &mut |_| {})?.profile;
+        }
         let policy = match (self.policy, self.fine_tune) {
             (PolicyChoice::Custom(p), None) => p,
             (PolicyChoice::Custom(_), Some(_)) => {
@@ -152,15 +187,17 @@ impl SchedulerBuilder {
                 },
             )?),
         };
+        let policy_name = policy.name().to_string();
         let config = ExecutorConfig {
             models: self.models,
             queue_capacity: self.queue_capacity,
             backpressure: self.backpressure,
             ort_library: self.ort_library,
+            profile_tolerance: self.profile_tolerance,
             ..ExecutorConfig::new(policy)
         };
         let executor = Executor::new(&device, &self.models_dir, config)?;
-        Ok(Scheduler { executor })
+        Ok(Scheduler { executor, policy_name })
     }
 }
 
@@ -182,6 +219,7 @@ impl SchedulerBuilder {
 /// ```
 pub struct Scheduler {
     executor: Executor,
+    policy_name: String,
 }
 
 impl Scheduler {
@@ -198,6 +236,8 @@ impl Scheduler {
             backpressure: Backpressure::Reject,
             ort_library: None,
             fine_tune: None,
+            calibrate: None,
+            profile_tolerance: 1.3,
         }
     }
 
@@ -215,6 +255,31 @@ impl Scheduler {
     pub fn random_inputs(&self, model: &str) -> Option<Inputs> {
         let id = self.executor.device().model_id(model)?;
         Some(self.executor.model(id)?.random_inputs(&mut rand::rng()))
+    }
+
+    /// The device profile in use (the calibrated one after [`SchedulerBuilder::calibrate`]).
+    pub fn device(&self) -> &DeviceProfile {
+        self.executor.device()
+    }
+
+    /// Play `workload` (resolved against [`Scheduler::device`]) on the wall clock with the
+    /// simulator's arrivals for `config.seed`, random inputs of each model, and return the run
+    /// report (mode `real`, with the measured/profile ratios). Closed-loop streams keep their
+    /// requests outstanding for the whole arrival window. The scheduler is shut down at the end:
+    /// requests still queued after the drain window are cancelled and counted unfinished.
+    pub fn run_workload(mut self, workload: &ResolvedWorkload, config: &DriveConfig) -> RunReport {
+        use rand::SeedableRng;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(config.seed);
+        let inputs: Vec<Option<Inputs>> = (0..self.executor.device().models.len())
+            .map(|m| {
+                self.executor
+                    .model(cosched_core::ModelId(m as u16))
+                    .map(|i| i.random_inputs(&mut rng))
+            })
+            .collect();
+        let device = self.executor.device().clone();
+        let run = drive(&mut self.executor, workload, &inputs, config, &mut |_| {});
+        run.report(&self.policy_name, &device, workload, config, None)
     }
 
     /// The executor underneath (statistics, processor status, estimates).

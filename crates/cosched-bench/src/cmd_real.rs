@@ -6,6 +6,7 @@ use anyhow::Context;
 use clap::Args;
 use cosched::FineTuneConfig;
 use cosched_core::{ModelId, ObjectiveWeights, Policy};
+use cosched_ort::calibrate;
 use cosched_ort::driver::{drive, DriveConfig, MeasuredEnergy};
 use cosched_ort::profile::{self, ProfileConfig};
 use cosched_ort::{ExecError, Executor, ExecutorConfig};
@@ -51,6 +52,15 @@ pub struct RunArgs {
     /// 5% worse than the first (measured before anything learns).
     #[arg(long)]
     fine_tune: bool,
+    /// First re-measure the workload's models on the profile's processors (a few seconds), then
+    /// run, and take --load, against that calibrated profile; it is also written to
+    /// `<cache>/cosched/<device>.calibrated.toml` (cache: COSCHED_CACHE_DIR, XDG_CACHE_HOME or
+    /// ~/.cache) for `--device PATH` and `sim --device PATH` to reuse.
+    #[arg(long)]
+    calibrate: bool,
+    /// Warn when measured service times differ from the profile's by more than this factor.
+    #[arg(long, default_value_t = 1.3)]
+    profile_tolerance: f64,
     /// Write the report as JSON to this file (`-` for stdout).
     #[arg(long)]
     json: Option<PathBuf>,
@@ -62,6 +72,15 @@ pub struct ProfileArgs {
     /// Folder of <model>.onnx files; every one is profiled.
     #[arg(long)]
     models: PathBuf,
+    /// Quick calibration (seconds): re-measure the batch-1 latencies of an existing profile
+    /// (--device) on this machine and write a copy with them to --out, keeping everything else
+    /// (processors, slots, power, batching, interference). --providers, --cpu-workers and the
+    /// concurrency search do not apply.
+    #[arg(long)]
+    quick: bool,
+    /// With --quick: the profile to calibrate (a path or a built-in name; default host-cpu).
+    #[arg(long)]
+    device: Option<String>,
     /// Only these models (file stems), comma-separated.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
@@ -124,7 +143,22 @@ fn host_name() -> String {
 
 /// `cosched-bench run`.
 pub fn run(a: RunArgs) -> anyhow::Result<()> {
-    let inputs = Inputs::load(&a.device, &a.workload, a.load, a.duration)?;
+    let mut inputs = Inputs::load(&a.device, &a.workload, a.load, a.duration)?;
+    if !(a.profile_tolerance.is_finite() && a.profile_tolerance > 1.0) {
+        return Err(BadInput(format!("--profile-tolerance: must be > 1, got {}", a.profile_tolerance)).into());
+    }
+    if !a.models.is_dir() {
+        return Err(BadInput(format!(
+            "--models {}: no such folder (scripts/make-test-models.py writes models/)",
+            a.models.display()
+        ))
+        .into());
+    }
+    if a.calibrate {
+        let names = used_models(&inputs);
+        let device = calibrate_into_cache(&inputs.device, &a.models, Some(names))?;
+        inputs = Inputs::resolve(device, &a.workload, a.load, a.duration)?;
+    }
     let weights = ObjectiveWeights::parse(&a.objective).map_err(|e| BadInput(format!("--objective: {e}")))?;
     let policy: Box<dyn Policy> = if a.fine_tune {
         let cfg = FineTuneConfig {
@@ -136,37 +170,12 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
         inputs.policy(&a.policy, weights)?
     };
     let policy_name = policy.name().to_string();
-    if !a.models.is_dir() {
-        return Err(BadInput(format!(
-            "--models {}: no such folder (scripts/make-test-models.py writes models/)",
-            a.models.display()
-        ))
-        .into());
-    }
-    // Load only the models the workload uses.
-    let mut used = vec![false; inputs.device.models.len()];
-    for s in &inputs.workload.streams {
-        match (s.model, &s.arrival) {
-            (Some(m), _) => used[m.index()] = true,
-            (None, cosched_core::ResolvedArrival::Trace { events }) => {
-                for (_, m) in events.iter() {
-                    used[m.index()] = true;
-                }
-            }
-            _ => {}
-        }
-    }
-    let names: Vec<String> = used
-        .iter()
-        .enumerate()
-        .filter(|(_, u)| **u)
-        .map(|(m, _)| inputs.device.models[m].name.clone())
-        .collect();
     let config = ExecutorConfig {
         seed: a.seed,
-        models: Some(names),
+        models: Some(used_models(&inputs)),
         queue_capacity: a.queue_capacity.max(1),
         saturation_rps: inputs.workload.saturation_rps,
+        profile_tolerance: a.profile_tolerance,
         ..ExecutorConfig::new(policy)
     };
     let mut exec = Executor::new(&inputs.device, &a.models, config).map_err(exec_error)?;
@@ -214,12 +223,164 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
             "real run: {rejected} refused by full queues, {failed} failed or cancelled, {failovers} failed over; energy {}",
             report.energy_source
         )?;
+        write_profile_fit(&mut out, &report.profile_fit, a.profile_tolerance, a.calibrate)?;
     }
+    Ok(())
+}
+
+/// The models a workload uses (only those are loaded and calibrated).
+fn used_models(inputs: &Inputs) -> Vec<String> {
+    let mut used = vec![false; inputs.device.models.len()];
+    for s in &inputs.workload.streams {
+        match (s.model, &s.arrival) {
+            (Some(m), _) => used[m.index()] = true,
+            (None, cosched_core::ResolvedArrival::Trace { events }) => {
+                for (_, m) in events.iter() {
+                    used[m.index()] = true;
+                }
+            }
+            _ => {}
+        }
+    }
+    used.iter()
+        .enumerate()
+        .filter(|(_, u)| **u)
+        .map(|(m, _)| inputs.device.models[m].name.clone())
+        .collect()
+}
+
+/// `measured/profile` per model and processor, and a clear line when the profile is off.
+fn write_profile_fit(
+    out: &mut impl Write,
+    fit: &[cosched_core::FitEntry],
+    tolerance: f64,
+    calibrated: bool,
+) -> std::io::Result<()> {
+    if fit.is_empty() {
+        return Ok(());
+    }
+    let pairs: Vec<String> = fit
+        .iter()
+        .map(|e| format!("{}@{} {:.2}x", e.model, e.processor, e.ratio))
+        .collect();
+    writeln!(out, "measured/profile service time: {}", pairs.join(", "))?;
+    let off = fit.iter().filter(|e| e.mismatched(tolerance)).count();
+    if off > 0 {
+        let hint = if calibrated {
+            "the machine changed speed since calibration (other load?)"
+        } else {
+            "rerun with --calibrate, or calibrate once with `cosched-bench profile --quick`"
+        };
+        writeln!(
+            out,
+            "warning: {off} of {} model/processor pairs are more than {tolerance}x off the profile: loads and decisions assume the profile's speed; {hint}",
+            fit.len()
+        )?;
+    }
+    Ok(())
+}
+
+/// Where `run --calibrate` keeps calibrated profiles.
+fn cache_dir() -> PathBuf {
+    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    env("COSCHED_CACHE_DIR")
+        .or_else(|| env("XDG_CACHE_HOME").map(|d| d.join("cosched")))
+        .or_else(|| env("HOME").map(|d| d.join(".cache").join("cosched")))
+        .unwrap_or_else(|| std::env::temp_dir().join("cosched"))
+}
+
+/// Calibrate `device` on this machine, print what changed, and return the calibrated profile.
+fn calibrate_device(
+    device: &cosched_core::DeviceProfile,
+    models: &Path,
+    only: Option<Vec<String>>,
+) -> anyhow::Result<cosched_ort::calibrate::Calibration> {
+    let config = calibrate::CalibrateConfig {
+        models: only,
+        host: host_name(),
+        ..calibrate::CalibrateConfig::default()
+    };
+    let bar = progress::bar(1, "calibrating");
+    let cal = calibrate::calibrate(device, models, &config, &mut |f| bar.set_fraction(f)).map_err(exec_error)?;
+    bar.finish();
+    for (p, why) in &cal.skipped {
+        eprintln!("calibration: processor {p} kept as profiled: {why}");
+    }
+    for c in &cal.pairs {
+        eprintln!(
+            "calibration: {:<14} {:<8} profile {:>8.3} ms  measured {:>8.3} ms  ({:.2}x, cv {:.3}, {} runs{})",
+            c.model,
+            c.processor,
+            c.profile_ms,
+            c.measured_ms,
+            c.measured_ms / c.profile_ms,
+            c.cv,
+            c.runs,
+            c.copied_from.as_ref().map_or(String::new(), |q| format!(", as {q}"))
+        );
+    }
+    Ok(cal)
+}
+
+fn calibrate_into_cache(
+    device: &cosched_core::DeviceProfile,
+    models: &Path,
+    only: Option<Vec<String>>,
+) -> anyhow::Result<cosched_core::DeviceProfile> {
+    let cal = calibrate_device(device, models, only)?;
+    let dir = cache_dir();
+    let path = dir.join(format!("{}.calibrated.toml", device.name));
+    let written = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&path, cal.profile.to_toml_string()));
+    match written {
+        Ok(()) => eprintln!(
+            "calibrated profile written to {} (reuse it with --device {})",
+            path.display(),
+            path.display()
+        ),
+        // The run can go on with the calibration in memory; only the reuse is lost.
+        Err(e) => eprintln!(
+            "warning: cannot cache the calibrated profile at {}: {e}",
+            path.display()
+        ),
+    }
+    Ok(cal.profile)
+}
+
+/// `cosched-bench profile --quick`.
+fn profile_quick(a: &ProfileArgs) -> anyhow::Result<()> {
+    let name = a.device.as_deref().unwrap_or("host-cpu");
+    let device = cosched_core::DeviceProfile::load(name).map_err(BadInput::from)?;
+    if !a.models.is_dir() {
+        return Err(BadInput(format!("--models {}: no such folder", a.models.display())).into());
+    }
+    let only = (!a.only.is_empty()).then(|| a.only.clone());
+    if let Some(o) = only.iter().flatten().find(|o| device.model_id(o).is_none()) {
+        return Err(BadInput(format!("--only: model \"{o}\" is not in profile \"{}\"", device.name)).into());
+    }
+    let cal = calibrate_device(&device, &a.models, only)?;
+    if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(&a.out, cal.profile.to_toml_string()).with_context(|| format!("writing {}", a.out.display()))?;
+    println!(
+        "wrote {} (profile \"{}\" calibrated: {} model/processor pairs re-measured)",
+        a.out.display(),
+        device.name,
+        cal.pairs.len()
+    );
     Ok(())
 }
 
 /// `cosched-bench profile`.
 pub fn profile(a: ProfileArgs) -> anyhow::Result<()> {
+    if a.quick {
+        return profile_quick(&a);
+    }
+    if a.device.is_some() {
+        return Err(
+            BadInput("--device: only with --quick (a full profile measures this machine from scratch)".into()).into(),
+        );
+    }
     let mut providers = Vec::new();
     for p in &a.providers {
         providers.push(profile::parse_provider(p.trim()).ok_or_else(|| {

@@ -29,7 +29,16 @@ pub struct Inputs {
 
 impl Inputs {
     pub fn load(device: &str, workload: &str, load: Option<f64>, duration: Option<f64>) -> Result<Inputs, BadInput> {
-        let device = DeviceProfile::load(device)?;
+        Inputs::resolve(DeviceProfile::load(device)?, workload, load, duration)
+    }
+
+    /// Like [`Inputs::load`] with a device profile already in hand (a calibrated one).
+    pub fn resolve(
+        device: DeviceProfile,
+        workload: &str,
+        load: Option<f64>,
+        duration: Option<f64>,
+    ) -> Result<Inputs, BadInput> {
         let mut w = Workload::load(workload)?;
         if let Some(d) = duration {
             if !(d.is_finite() && d > 0.0 && d <= 1e6) {

@@ -222,7 +222,7 @@ pub struct DeviceProfile {
     pub interference: Interference,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawDevice {
     name: String,
@@ -233,44 +233,48 @@ struct RawDevice {
     processor: Vec<RawProcessor>,
     #[serde(default)]
     model: Vec<RawModel>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     interference: Option<RawInterference>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawProcessor {
     id: String,
     kind: String,
     ep: String,
     slots: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
     max_batch: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     threads: Option<i64>,
     idle_power_w: f64,
     busy_power_w: f64,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     dvfs_mhz: Vec<f64>,
     #[serde(default)]
     source: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawModel {
     name: String,
     memory_mb: f64,
     latency_ms: BTreeMap<String, f64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     latency_cv: BTreeMap<String, f64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     batch_alpha: BTreeMap<String, f64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     source: BTreeMap<String, String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawInterference {
     slowdown_per_busy: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
     max_slowdown: Option<f64>,
     #[serde(default)]
     source: String,
@@ -575,6 +579,72 @@ impl DeviceProfile {
             models,
             interference,
         })
+    }
+
+    /// The profile in the `devices/*.toml` format: [`DeviceProfile::from_toml_str`] reads it back
+    /// to an equal profile. Used to write calibrated copies of a profile.
+    pub fn to_toml_string(&self) -> String {
+        fn name_of<T: Serialize>(v: T) -> String {
+            match toml::Value::try_from(v) {
+                Ok(toml::Value::String(s)) => s,
+                _ => unreachable!("unit enum variants serialize as strings"),
+            }
+        }
+        let processor = self
+            .processors
+            .iter()
+            .map(|p| RawProcessor {
+                id: p.id.clone(),
+                kind: p.kind.as_str().to_string(),
+                ep: name_of(p.ep),
+                slots: i64::from(p.slots),
+                max_batch: Some(i64::from(p.max_batch)),
+                threads: p.threads.map(i64::from),
+                idle_power_w: p.idle_power_w,
+                busy_power_w: p.busy_power_w,
+                dvfs_mhz: p.dvfs_mhz.clone(),
+                source: p.source.clone(),
+            })
+            .collect();
+        let model = self
+            .models
+            .iter()
+            .map(|m| {
+                let mut raw = RawModel {
+                    name: m.name.clone(),
+                    memory_mb: m.memory_mb,
+                    latency_ms: BTreeMap::new(),
+                    latency_cv: BTreeMap::new(),
+                    batch_alpha: BTreeMap::new(),
+                    source: BTreeMap::new(),
+                };
+                for (p, on) in self.processors.iter().zip(&m.on) {
+                    let Some(on) = on else { continue };
+                    raw.latency_ms.insert(p.id.clone(), on.mean_ms);
+                    raw.latency_cv.insert(p.id.clone(), on.cv);
+                    raw.batch_alpha.insert(p.id.clone(), on.batch_alpha);
+                    if !on.source.is_empty() {
+                        raw.source.insert(p.id.clone(), on.source.clone());
+                    }
+                }
+                raw
+            })
+            .collect();
+        let i = &self.interference;
+        let interference = (*i != Interference::default()).then(|| RawInterference {
+            slowdown_per_busy: i.slowdown_per_busy,
+            max_slowdown: i.max_slowdown.is_finite().then_some(i.max_slowdown),
+            source: i.source.clone(),
+        });
+        let raw = RawDevice {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            source: self.source.clone(),
+            processor,
+            model,
+            interference,
+        };
+        toml::to_string(&raw).expect("a profile of strings, numbers and tables serializes")
     }
 
     /// Id of the processor named `name`.

@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod objective;
 pub mod observation;
 pub mod policy;
+pub mod profile_fit;
 pub mod queue;
 pub mod workload;
 
@@ -34,5 +35,6 @@ pub use metrics::{LatencySummary, MetricsRecorder, ProcessorReport, RunInfo, Run
 pub use objective::ObjectiveWeights;
 pub use observation::{Observation, ProcessorView, RequestView, OBSERVATION_VERSION};
 pub use policy::{Action, Outcome, Policy, QueueOrder};
+pub use profile_fit::{FitEntry, ProfileFit};
 pub use queue::{PolicyQueue, Queued};
 pub use workload::{saturation_rps, Arrival, ResolvedArrival, ResolvedStream, ResolvedWorkload, Slo, Stream, Workload};

@@ -2,6 +2,7 @@
 
 use crate::device::DeviceProfile;
 use crate::objective::ObjectiveWeights;
+use crate::profile_fit::FitEntry;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
@@ -104,6 +105,10 @@ pub struct RunReport {
     pub per_processor: Vec<ProcessorReport>,
     /// Per stream.
     pub per_stream: Vec<StreamReport>,
+    /// Real runs: measured service time against the profile per model and processor (see
+    /// [`crate::profile_fit`]); empty in the simulator.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub profile_fit: Vec<FitEntry>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -313,6 +318,7 @@ impl MetricsRecorder {
             invalid_actions: self.invalid_actions,
             per_processor,
             per_stream,
+            profile_fit: Vec::new(),
         }
     }
 }

@@ -1100,3 +1100,48 @@ slo_ms = 50.0
     assert_eq!(r.offered_rps, 0.0);
     assert_eq!(r.load, None);
 }
+
+#[test]
+fn every_builtin_profile_survives_a_round_trip_through_its_toml_writer() {
+    for (name, _) in BUILTIN_DEVICES {
+        let d = DeviceProfile::builtin(name).unwrap();
+        let text = d.to_toml_string();
+        let back = DeviceProfile::from_toml_str(&text, "written.toml")
+            .unwrap_or_else(|e| panic!("{name}: the written profile does not parse: {e}\n{text}"));
+        assert_eq!(back, d, "{name}");
+    }
+    // A changed latency is written, not the original text.
+    let mut d = DeviceProfile::builtin("host-cpu").unwrap();
+    d.models[0].on[0].as_mut().unwrap().mean_ms = 123.25;
+    let back = DeviceProfile::from_toml_str(&d.to_toml_string(), "x.toml").unwrap();
+    assert_eq!(back.models[0].on[0].as_ref().unwrap().mean_ms, 123.25);
+}
+
+#[test]
+fn profile_fit_reports_the_measured_ratio_once_a_pair_has_enough_samples() {
+    use cosched_core::{ProcessorId, ProfileFit};
+    let d = DeviceProfile::builtin("host-cpu").unwrap();
+    let m = d.model_id("squeezenet").unwrap();
+    let p = ProcessorId(1);
+    let profile_ms = d.on(m, p).unwrap().mean_ms;
+    let mut fit = ProfileFit::new(&d);
+    let base = fit.clone();
+    let mut reached = 0;
+    for i in 0..ProfileFit::MIN_SAMPLES {
+        assert!(fit.entries(&d).is_empty() || i == ProfileFit::MIN_SAMPLES);
+        // Batches of 2 at twice the profile's speed-adjusted time: normalised by the factor.
+        if fit.record(m, p, 2.0 * profile_ms * 2.0, 2.0) {
+            reached += 1;
+        }
+    }
+    assert_eq!(reached, 1, "the threshold is announced exactly once");
+    let e = fit.entry(&d, m, p).unwrap();
+    assert!((e.ratio - 2.0).abs() < 1e-9, "{e:?}");
+    assert!(e.mismatched(1.3) && !e.mismatched(2.5));
+    assert_eq!(fit.entries(&d).len(), 1);
+    assert!(fit.since(&fit).entries(&d).is_empty());
+    assert_eq!(fit.since(&base).entries(&d), fit.entries(&d));
+    // Garbage samples are ignored, not averaged in.
+    assert!(!fit.record(m, p, f64::NAN, 1.0));
+    assert_eq!(fit.entry(&d, m, p).unwrap().samples, ProfileFit::MIN_SAMPLES);
+}

@@ -6,8 +6,8 @@ use crate::executor::{Completion, Executor, Inputs, Reply, ShutdownMode};
 use crate::SubmitError;
 use cosched_core::arrivals::StreamArrivals;
 use cosched_core::{
-    DeviceProfile, MetricsRecorder, ModelId, ObjectiveWeights, ResolvedArrival, ResolvedWorkload, RunInfo, RunReport,
-    StreamId,
+    DeviceProfile, FitEntry, MetricsRecorder, ModelId, ObjectiveWeights, ResolvedArrival, ResolvedWorkload, RunInfo,
+    RunReport, StreamId,
 };
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -50,6 +50,8 @@ pub struct RealRun {
     pub failed: u64,
     /// Requests moved to another processor after a failure.
     pub failovers: u64,
+    /// Measured service times of this run against the profile.
+    pub profile_fit: Vec<FitEntry>,
     invalid_actions: u64,
 }
 
@@ -85,7 +87,7 @@ impl RealRun {
         for _ in 0..self.invalid_actions {
             self.metrics.invalid_action();
         }
-        self.metrics.finish(RunInfo {
+        let mut report = self.metrics.finish(RunInfo {
             policy,
             device,
             workload: &workload.name,
@@ -98,7 +100,9 @@ impl RealRun {
             energy_j,
             busy_slot_ms: self.busy_slot_ms.clone(),
             weights: config.weights,
-        })
+        });
+        report.profile_fit = self.profile_fit;
+        report
     }
 }
 
@@ -232,6 +236,7 @@ pub fn drive(
     let mut arrivals = Arrivals::new(workload, config.seed);
     let base_stats = exec.stats();
     let base_usage = exec.usage();
+    let base_fit = exec.profile_fit();
     let start = Instant::now();
     let t0_ms = exec.now_ms();
     let since = |i: Instant| (i - start).as_secs_f64() * 1000.0;
@@ -330,6 +335,19 @@ pub fn drive(
                     sleep_until(start + Duration::from_secs_f64(t / 1000.0));
                 }
             }
+            None if outstanding > 0 && now < end_arrivals => {
+                // Only closed loops are left, and each of their completions schedules the next
+                // request: wait for one until the arrival window closes.
+                let left = Duration::from_secs_f64(((end_arrivals - now) / 1000.0).max(0.0));
+                if let Ok(c) = rx.recv_timeout(left) {
+                    outstanding -= 1;
+                    let (stream, model) = record(c, &mut metrics, &mut failed);
+                    let t = since(Instant::now());
+                    if closed[stream] && t < end_arrivals {
+                        arrivals.push(t, stream, model);
+                    }
+                }
+            }
             None => break,
         }
         if now >= end_arrivals && arrivals.peek_ms().is_none() {
@@ -352,6 +370,7 @@ pub fn drive(
     let run_ms = since(Instant::now());
     let usage = exec.usage();
     let stats = exec.stats();
+    let profile_fit = exec.profile_fit().since(&base_fit).entries(&device);
     exec.shutdown(ShutdownMode::Cancel);
     // Cancelled requests are answered by the shutdown.
     while outstanding > 0 {
@@ -391,6 +410,7 @@ pub fn drive(
         rejected: rejected_at.len() as u64,
         failed,
         failovers: stats.failovers - base_stats.failovers,
+        profile_fit,
         invalid_actions: stats.invalid_actions - base_stats.invalid_actions,
     }
 }

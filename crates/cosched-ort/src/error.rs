@@ -51,6 +51,21 @@ pub enum ExecError {
     /// A worker thread could not be started.
     #[error("cannot start a worker thread: {0}")]
     Thread(String),
+    /// Calibration found nothing to measure.
+    #[error(
+        "{0}: none of the profile's models has a .onnx file here (scripts/make-test-models.py writes the test models)"
+    )]
+    NoModels(PathBuf),
+    /// An inference failed while calibrating.
+    #[error("calibrating model \"{model}\" on processor \"{processor}\": {message}")]
+    Calibration {
+        /// Model name.
+        model: String,
+        /// Processor id.
+        processor: String,
+        /// What failed.
+        message: String,
+    },
 }
 
 /// A request was not accepted; the caller still owns the problem (no completion will come).

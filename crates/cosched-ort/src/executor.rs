@@ -16,7 +16,7 @@ use crate::error::{ExecError, InferenceError, SubmitError};
 use crate::runtime;
 use cosched_core::{
     DeviceProfile, LatencyEstimator, ModelId, Observation, Outcome, Policy, PolicyQueue, ProcessorId, ProcessorView,
-    Queued, RequestId, RequestView, StreamId,
+    ProfileFit, Queued, RequestId, RequestView, StreamId,
 };
 use crossbeam_channel::{Receiver, Sender};
 use ndarray::{ArrayD, Axis};
@@ -95,6 +95,9 @@ pub struct ExecutorConfig {
     pub worker_spin: Duration,
     /// ONNX graph optimisation level 0..=3 (3: all).
     pub optimization_level: u8,
+    /// Measured/profile service-time ratio (either way) past which the executor warns, once,
+    /// that the device profile does not fit this machine (see [`Executor::profile_fit`]).
+    pub profile_tolerance: f64,
 }
 
 impl ExecutorConfig {
@@ -114,6 +117,7 @@ impl ExecutorConfig {
             intra_op_spinning: false,
             worker_spin: Duration::from_micros(200),
             optimization_level: 3,
+            profile_tolerance: 1.3,
         }
     }
 }
@@ -409,6 +413,8 @@ struct State {
     last_arrival_ms: f64,
     closing: bool,
     stats: ExecStats,
+    fit: ProfileFit,
+    fit_warned: bool,
 }
 
 struct Shared {
@@ -424,6 +430,7 @@ struct Shared {
     saturation_rps: f64,
     default_slo_factor: f64,
     worker_spin: Duration,
+    profile_tolerance: f64,
     faults: Vec<AtomicU8>,
     handles: Mutex<Vec<JoinHandle<()>>>,
     session_spec: SessionSpec,
@@ -664,6 +671,8 @@ impl Executor {
                 last_arrival_ms: 0.0,
                 closing: false,
                 stats: ExecStats::default(),
+                fit: ProfileFit::new(&device),
+                fit_warned: false,
             }),
             changed: Condvar::new(),
             epoch: Instant::now(),
@@ -680,6 +689,7 @@ impl Executor {
             saturation_rps: config.saturation_rps,
             default_slo_factor: config.default_slo_factor,
             worker_spin: config.worker_spin,
+            profile_tolerance: config.profile_tolerance,
             faults: (0..n_proc).map(|_| AtomicU8::new(0)).collect(),
             handles: Mutex::new(Vec::new()),
             session_spec: spec,
@@ -887,6 +897,12 @@ impl Executor {
             .best_latency_ms
             .get(model.index())
             .map_or(1000.0, |l| l * self.shared.default_slo_factor)
+    }
+
+    /// Measured service times against the profile so far (every model and processor with at
+    /// least [`ProfileFit::MIN_SAMPLES`] inferences is in its entries).
+    pub fn profile_fit(&self) -> ProfileFit {
+        lock(&self.shared.state).fit.clone()
     }
 
     /// Counters so far.
@@ -1265,6 +1281,22 @@ fn on_done(sh: &Shared, p: usize, slot: usize, batch: Vec<Req>, done: Done) -> V
             let model = batch[0].model;
             let factor = sh.device.on(model, pid).map_or(1.0, |o| o.batch_factor(b));
             st.estimator.update(model, pid, service_ms / factor);
+            if st.fit.record(model, pid, service_ms, factor) && !st.fit_warned {
+                if let Some(e) = st.fit.entry(&sh.device, model, pid) {
+                    if e.mismatched(sh.profile_tolerance) {
+                        st.fit_warned = true;
+                        tracing::warn!(
+                            "device profile \"{}\" does not fit this machine: {} on {} takes {:.2} ms, the profile says {:.2} ms ({:.2}x); loads and placement are off by as much (calibrate: cosched-bench run --calibrate); the run report lists every ratio",
+                            sh.device.name,
+                            e.model,
+                            e.processor,
+                            e.measured_ms,
+                            e.profile_ms,
+                            e.ratio
+                        );
+                    }
+                }
+            }
             for (mut req, out) in batch.into_iter().zip(outputs) {
                 req.attempts += 1;
                 let latency_ms = done.end_ms - req.arrival_ms;

@@ -28,6 +28,7 @@
 
 #![warn(missing_docs)]
 
+pub mod calibrate;
 pub mod driver;
 mod ep;
 mod error;
