@@ -97,6 +97,17 @@ impl Policy for Pinned {
     }
 }
 
+/// Timed runs of one pair: mean ms, coefficient of variation, count.
+#[derive(Debug, Clone, Copy)]
+struct PairStats {
+    mean: f64,
+    cv: f64,
+    runs: usize,
+}
+
+/// Per model, per processor.
+type Measured = Vec<Vec<Option<PairStats>>>;
+
 fn mean_cv(xs: &[f64]) -> (f64, f64) {
     let n = xs.len() as f64;
     let mean = xs.iter().sum::<f64>() / n;
@@ -167,7 +178,7 @@ pub fn calibrate(
         .filter(|&(m, p)| device.models[m].on[p].is_some() && exec.model(ModelId(m as u16)).is_some())
         .collect();
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-    let mut measured: Vec<Vec<Option<(f64, f64, usize)>>> = vec![vec![None; n_proc]; device.models.len()];
+    let mut measured: Measured = vec![vec![None; n_proc]; device.models.len()];
     for (k, &(m, p)) in pairs_to_measure.iter().enumerate() {
         let model = ModelId(m as u16);
         let info = exec.model(model).expect("filtered on loaded models");
@@ -196,7 +207,11 @@ pub fn calibrate(
             }
         }
         let (mean, cv) = mean_cv(&times);
-        measured[m][p] = Some((mean, cv, times.len()));
+        measured[m][p] = Some(PairStats {
+            mean,
+            cv,
+            runs: times.len(),
+        });
         progress((k + 1) as f64 / pairs_to_measure.len() as f64);
     }
     drop(exec);
@@ -206,7 +221,7 @@ pub fn calibrate(
 /// The calibrated profile from the measured pairs.
 fn apply(
     device: &DeviceProfile,
-    measured: &[Vec<Option<(f64, f64, usize)>>],
+    measured: &Measured,
     config: &CalibrateConfig,
     skipped: Vec<(String, String)>,
 ) -> Calibration {
@@ -227,7 +242,7 @@ fn apply(
             .models
             .iter()
             .zip(measured)
-            .filter_map(|(mp, row)| Some(row[q]?.0 / mp.on[q].as_ref()?.mean_ms))
+            .filter_map(|(mp, row)| Some(row[q]?.mean / mp.on[q].as_ref()?.mean_ms))
             .collect();
         ratios.sort_by(f64::total_cmp);
         if !ratios.is_empty() {
@@ -235,11 +250,11 @@ fn apply(
         }
     }
     for (m, mp) in profile.models.iter_mut().enumerate() {
-        for p in 0..n_proc {
-            let Some(on) = mp.on[p].as_mut() else { continue };
+        for (p, on) in mp.on.iter_mut().enumerate() {
+            let Some(on) = on.as_mut() else { continue };
             let q = source_of(p);
             match measured[m][q] {
-                Some((mean, cv, runs)) => {
+                Some(PairStats { mean, cv, runs }) => {
                     let copied_from = (q != p).then(|| device.processors[q].id.clone());
                     on.source = format!(
                         "calibrated on {}: batch-1 mean {mean:.3} ms, cv {cv:.3} over {runs} runs through the executor, one at a time{}; the profile said {:.3} ms",
