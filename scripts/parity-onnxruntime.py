@@ -35,6 +35,8 @@ def python_pool(model_path, threads, secs):
     import numpy as np
     import onnxruntime as ort
 
+    ort.set_default_logger_severity(3)
+
     sessions = []
     for _ in range(threads):
         so = ort.SessionOptions()

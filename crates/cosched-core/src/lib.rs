@@ -29,7 +29,7 @@ pub use device::{
     BUILTIN_DEVICES,
 };
 pub use error::ConfigError;
-pub use estimator::LatencyEstimator;
+pub use estimator::{LatencyEstimator, RunningEstimate};
 pub use ids::{Millis, ModelId, ProcessorId, RequestId, StreamId};
 pub use metrics::{LatencySummary, MetricsRecorder, ProcessorReport, RunInfo, RunReport, StreamReport};
 pub use objective::ObjectiveWeights;

@@ -2,15 +2,17 @@
 //! arrival times as `cosched-bench sim` with the same `--seed`), real inferences through an
 //! [`Executor`], and the run report of mode `real`.
 
-use crate::executor::{Completion, Executor, Inputs, Reply, ShutdownMode};
+use crate::executor::{Completion, Executor, Inputs, Reply, ShutdownMode, Submitter};
 use crate::SubmitError;
 use cosched_core::arrivals::StreamArrivals;
 use cosched_core::{
     DeviceProfile, FitEntry, MetricsRecorder, ModelId, ObjectiveWeights, ResolvedArrival, ResolvedWorkload, RunInfo,
     RunReport, StreamId,
 };
+use crossbeam_channel::Sender;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Settings of a real run.
@@ -191,7 +193,94 @@ impl<'w> Arrivals<'w> {
     fn peek_ms(&self) -> Option<f64> {
         self.heap.peek().map(|a| a.t_ms)
     }
+
+    fn is_closed(&self, stream: usize) -> bool {
+        matches!(self.w.streams[stream].arrival, ResolvedArrival::Closed { .. })
+    }
 }
+
+/// What the completion callbacks tell the driver, in the order it happened.
+enum Event {
+    /// A request finished or failed; `resubmitted`: its closed loop's next request was counted
+    /// here and is being submitted from the callback (a `Refused` follows if that fails).
+    Done { c: Completion, resubmitted: bool },
+    /// A closed loop's resubmission was refused.
+    Refused {
+        stream: usize,
+        model: ModelId,
+        t_ms: f64,
+        slo_ms: f64,
+        error: SubmitError,
+    },
+}
+
+/// A closed-loop stream that resubmits from its own completion callback, on the worker that
+/// just finished: going through the driver thread first costs two thread hand-offs per request,
+/// during which the worker idles (about 8 % of a 2-core host's throughput at concurrency 2).
+struct ClosedLoop {
+    submitter: Submitter,
+    tx: Sender<Event>,
+    stream: usize,
+    model: ModelId,
+    slo_ms: f64,
+    inputs: Arc<Inputs>,
+    start: Instant,
+    window_end: Instant,
+}
+
+impl ClosedLoop {
+    fn reply(self: &Arc<Self>) -> Reply {
+        let me = self.clone();
+        Reply::Callback(Box::new(move |c| me.completed(c)))
+    }
+
+    fn completed(self: Arc<Self>, c: Completion) {
+        // Only successful completions resubmit here: they are delivered outside the executor's
+        // lock (see `Executor::submitter`); a failed request comes back through the driver.
+        let again = c.result.is_ok() && Instant::now() < self.window_end;
+        // Sent before the resubmission, so the driver counts the new arrival before the new
+        // request can complete.
+        let _ = self.tx.send(Event::Done { c, resubmitted: again });
+        if !again {
+            return;
+        }
+        let stream = StreamId(self.stream as u16);
+        if let Err(error) =
+            self.submitter
+                .submit_shared(self.model, stream, self.slo_ms, self.inputs.clone(), self.reply())
+        {
+            let _ = self.tx.send(Event::Refused {
+                stream: self.stream,
+                model: self.model,
+                t_ms: (Instant::now() - self.start).as_secs_f64() * 1000.0,
+                slo_ms: self.slo_ms,
+                error,
+            });
+        }
+    }
+}
+
+/// A refused request counts as unfinished; a refused closed-loop request would stall its
+/// stream, so it comes back 1 ms later (inside the window).
+fn refused(
+    rejected_at: &mut Vec<(usize, f64, f64)>,
+    arrivals: &mut Arrivals,
+    stream: usize,
+    model: ModelId,
+    t_ms: f64,
+    slo_ms: f64,
+    end_ms: f64,
+) {
+    rejected_at.push((stream, t_ms, slo_ms));
+    if arrivals.is_closed(stream) && t_ms + 1.0 < end_ms {
+        arrivals.push(t_ms + 1.0, stream, model);
+    }
+}
+
+/// How often the driver looks at completion events while it waits for the next arrival. Events
+/// only update counts (closed loops resubmit on the worker), so they can wait this long; the
+/// end of the run does not (the drain receives them as they come).
+const EVENT_POLL: Duration = Duration::from_millis(5);
 
 /// Sleep until `deadline`, finishing with a short spin for sub-millisecond accuracy.
 fn sleep_until(deadline: Instant) {
@@ -232,85 +321,123 @@ pub fn drive(
     let drain_ms = config
         .drain_ms
         .unwrap_or_else(|| (2.0 * workload.max_slo_ms()).max(1000.0));
-    let (tx, rx) = crossbeam_channel::unbounded::<Completion>();
+    let (tx, rx) = crossbeam_channel::unbounded::<Event>();
     let mut arrivals = Arrivals::new(workload, config.seed);
+    // One copy per model, shared by all its requests (as an application replaying a frame).
+    let shared_inputs: Vec<Option<Arc<Inputs>>> = inputs.iter().map(|i| i.clone().map(Arc::new)).collect();
     let base_stats = exec.stats();
     let base_usage = exec.usage();
     let base_fit = exec.profile_fit();
     let start = Instant::now();
     let t0_ms = exec.now_ms();
     let since = |i: Instant| (i - start).as_secs_f64() * 1000.0;
-    let closed: Vec<bool> = workload
+    let end_arrivals = workload.duration_ms;
+    let window_end = start + Duration::from_secs_f64(end_arrivals / 1000.0);
+    // Closed streams resubmit from their completion callbacks (see `ClosedLoop`).
+    let loops: Vec<Option<Arc<ClosedLoop>>> = workload
         .streams
         .iter()
-        .map(|s| matches!(s.arrival, ResolvedArrival::Closed { .. }))
+        .enumerate()
+        .map(|(i, s)| match (&s.arrival, s.model) {
+            (ResolvedArrival::Closed { .. }, Some(model)) => Some(Arc::new(ClosedLoop {
+                submitter: exec.submitter(),
+                tx: tx.clone(),
+                stream: i,
+                model,
+                slo_ms: workload.slo_ms(i, model),
+                inputs: shared_inputs[model.index()]
+                    .clone()
+                    .expect("inputs for every model of the workload"),
+                start,
+                window_end,
+            })),
+            _ => None,
+        })
         .collect();
     let mut rejected_at: Vec<(usize, f64, f64)> = Vec::new();
     let mut outstanding = 0u64;
     let mut failed = 0u64;
     let mut last_progress = 0.0;
-    let record = |c: Completion, metrics: &mut MetricsRecorder, failed: &mut u64| -> (usize, ModelId) {
+    let mut record = |c: Completion, metrics: &mut MetricsRecorder| -> (usize, ModelId, bool) {
         let stream = c.stream.index();
         let latency = c.end_ms - c.arrival_ms;
-        match (&c.result, c.processor) {
-            (Ok(_), Some(p)) => {
+        let ok = matches!((&c.result, c.processor), (Ok(_), Some(_)));
+        match c.processor {
+            Some(p) if ok => {
                 metrics.completion(stream, p.index(), latency, c.slo_ms);
             }
             _ => {
-                *failed += 1;
+                failed += 1;
                 metrics.unfinished(stream, latency, c.slo_ms);
             }
         }
-        (stream, c.model)
+        (stream, c.model, ok)
     };
-    let end_arrivals = workload.duration_ms;
-    loop {
-        let now = since(Instant::now());
-        // Completions first: they may schedule closed-loop arrivals.
-        while let Ok(c) = rx.try_recv() {
-            outstanding -= 1;
-            let (stream, model) = record(c, &mut metrics, &mut failed);
-            let t = since(Instant::now());
-            if closed[stream] && t < end_arrivals {
-                arrivals.push(t, stream, model);
+    // Every event keeps the counts exact: a resubmission is counted as an arrival with the
+    // completion that made it, before the request itself can complete.
+    let mut handle = |e: Event,
+                      metrics: &mut MetricsRecorder,
+                      arrivals: &mut Arrivals,
+                      outstanding: &mut u64,
+                      rejected_at: &mut Vec<(usize, f64, f64)>| match e {
+        Event::Done { c, resubmitted } => {
+            *outstanding -= 1;
+            let (stream, model, ok) = record(c, metrics);
+            if resubmitted {
+                metrics.arrival(stream, reference[model.index()]);
+                *outstanding += 1;
+            } else if loops[stream].is_some() && !ok {
+                // A failed closed-loop request: the driver sends the next one.
+                let t = since(Instant::now());
+                if t < end_arrivals {
+                    arrivals.push(t, stream, model);
+                }
             }
         }
-        let next = arrivals.peek_ms();
-        match next {
+        Event::Refused {
+            stream,
+            model,
+            t_ms,
+            slo_ms,
+            error,
+        } => {
+            *outstanding -= 1;
+            if !matches!(error, SubmitError::Overloaded { .. } | SubmitError::ShuttingDown) {
+                tracing::error!("submit failed: {error}");
+            }
+            refused(rejected_at, arrivals, stream, model, t_ms, slo_ms, end_arrivals);
+        }
+    };
+    loop {
+        let now = since(Instant::now());
+        while let Ok(e) = rx.try_recv() {
+            handle(e, &mut metrics, &mut arrivals, &mut outstanding, &mut rejected_at);
+        }
+        match arrivals.peek_ms() {
             Some(t) if t <= now => {
                 let a = arrivals.pop().expect("peeked");
                 let slo = workload.slo_ms(a.stream, a.model);
                 metrics.arrival(a.stream, reference[a.model.index()]);
-                let input = inputs[a.model.index()]
+                let input = shared_inputs[a.model.index()]
                     .clone()
                     .expect("inputs for every model of the workload");
-                let tx2 = tx.clone();
-                let refused = match exec.submit_with_reply(
-                    a.model,
-                    StreamId(a.stream as u16),
-                    slo,
-                    input,
-                    Reply::Callback(Box::new(move |c| {
-                        let _ = tx2.send(c);
-                    })),
-                ) {
-                    Ok(_) => {
-                        outstanding += 1;
-                        false
+                let reply = match &loops[a.stream] {
+                    Some(l) => l.reply(),
+                    None => {
+                        let tx2 = tx.clone();
+                        Reply::Callback(Box::new(move |c| {
+                            let _ = tx2.send(Event::Done { c, resubmitted: false });
+                        }))
                     }
+                };
+                match exec.submit_shared(a.model, StreamId(a.stream as u16), slo, input, reply) {
+                    Ok(_) => outstanding += 1,
                     Err(e) => {
                         if !matches!(e, SubmitError::Overloaded { .. }) {
                             tracing::error!("submit failed: {e}");
                         }
-                        rejected_at.push((a.stream, since(Instant::now()), slo));
-                        true
-                    }
-                };
-                if refused && closed[a.stream] {
-                    // A refused closed-loop request would stall its stream: it comes back soon.
-                    let t = since(Instant::now()) + 1.0;
-                    if t < end_arrivals {
-                        arrivals.push(t, a.stream, a.model);
+                        let t = since(Instant::now());
+                        refused(&mut rejected_at, &mut arrivals, a.stream, a.model, t, slo, end_arrivals);
                     }
                 }
                 let f = (now / end_arrivals).clamp(0.0, 1.0);
@@ -322,31 +449,18 @@ pub fn drive(
             Some(t) => {
                 let wait = Duration::from_secs_f64(((t - now) / 1000.0).max(0.0));
                 if wait > Duration::from_millis(1) {
-                    // Wake for a completion (closed loops need it) or shortly before the arrival.
-                    if let Ok(c) = rx.recv_timeout(wait - Duration::from_micros(500)) {
-                        outstanding -= 1;
-                        let (stream, model) = record(c, &mut metrics, &mut failed);
-                        let t = since(Instant::now());
-                        if closed[stream] && t < end_arrivals {
-                            arrivals.push(t, stream, model);
-                        }
-                    }
+                    // Sleep, not a blocking receive: events are bookkeeping, and being woken
+                    // by every completion put this thread on a core an inference was using.
+                    std::thread::sleep((wait - Duration::from_micros(500)).min(EVENT_POLL));
                 } else {
                     sleep_until(start + Duration::from_secs_f64(t / 1000.0));
                 }
             }
             None if outstanding > 0 && now < end_arrivals => {
-                // Only closed loops are left, and each of their completions schedules the next
-                // request: wait for one until the arrival window closes.
+                // Only closed loops are left; they resubmit themselves, and a failed or refused
+                // request comes back through the heap at the next poll.
                 let left = Duration::from_secs_f64(((end_arrivals - now) / 1000.0).max(0.0));
-                if let Ok(c) = rx.recv_timeout(left) {
-                    outstanding -= 1;
-                    let (stream, model) = record(c, &mut metrics, &mut failed);
-                    let t = since(Instant::now());
-                    if closed[stream] && t < end_arrivals {
-                        arrivals.push(t, stream, model);
-                    }
-                }
+                std::thread::sleep(left.min(EVENT_POLL));
             }
             None => break,
         }
@@ -362,9 +476,8 @@ pub fn drive(
         if now >= drain_end {
             break;
         }
-        if let Ok(c) = rx.recv_timeout(drain_end - now) {
-            outstanding -= 1;
-            record(c, &mut metrics, &mut failed);
+        if let Ok(e) = rx.recv_timeout(drain_end - now) {
+            handle(e, &mut metrics, &mut arrivals, &mut outstanding, &mut rejected_at);
         }
     }
     let run_ms = since(Instant::now());
@@ -375,11 +488,29 @@ pub fn drive(
     // Cancelled requests are answered by the shutdown.
     while outstanding > 0 {
         match rx.recv_timeout(Duration::from_secs(10)) {
-            Ok(c) => {
+            Ok(Event::Done { c, resubmitted }) => {
                 outstanding -= 1;
                 let stream = c.stream.index();
-                failed += 1;
-                metrics.unfinished(stream, run_ms - (c.arrival_ms - t0_ms), c.slo_ms);
+                match (&c.result, c.processor) {
+                    // Finished between the end of the drain window and the cancellation.
+                    (Ok(_), Some(p)) => {
+                        metrics.completion(stream, p.index(), c.end_ms - c.arrival_ms, c.slo_ms);
+                    }
+                    _ => {
+                        failed += 1;
+                        metrics.unfinished(stream, run_ms - (c.arrival_ms - t0_ms), c.slo_ms);
+                    }
+                }
+                if resubmitted {
+                    metrics.arrival(stream, reference[c.model.index()]);
+                    outstanding += 1;
+                }
+            }
+            Ok(Event::Refused {
+                stream, t_ms, slo_ms, ..
+            }) => {
+                outstanding -= 1;
+                rejected_at.push((stream, t_ms, slo_ms));
             }
             Err(_) => {
                 tracing::error!("{outstanding} requests never answered (a bug)");

@@ -4,7 +4,7 @@ use cosched_core::arrivals::{seeded_rng, StreamArrivals};
 use cosched_core::{
     Action, DeviceProfile, LatencyEstimator, MetricsRecorder, ModelId, ObjectiveWeights, Observation, Outcome, Policy,
     PolicyQueue, ProcessorId, ProcessorView, QueueOrder, Queued, RequestId, RequestView, ResolvedArrival,
-    ResolvedWorkload, RunInfo, RunReport, StreamId,
+    ResolvedWorkload, RunInfo, RunReport, RunningEstimate, StreamId,
 };
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -91,7 +91,7 @@ impl Queued for Request {
 struct Slot {
     batch: Vec<Request>,
     start_ms: f64,
-    expected_end_ms: f64,
+    running: RunningEstimate,
     // Contention is applied as a rate: the running inference has `work_left_ms` of isolated
     // service time left as of `since_ms`, and progresses at 1 / `slowdown` while the set of busy
     // processors stays as it is. Whenever that set changes, the remaining work is re-rated and
@@ -427,7 +427,7 @@ impl Simulator {
                     .slots
                     .iter()
                     .filter(|s| !s.batch.is_empty())
-                    .map(|s| (s.expected_end_ms - now).max(0.0))
+                    .map(|s| s.running.remaining_ms(now))
                     .sum();
                 (running + st.queued_work_ms) / f64::from(proc_.slots)
             };
@@ -528,13 +528,14 @@ impl Simulator {
             .unwrap_or(svc.mean_ms)
             * batch_factor
             / st.freq_scale;
+        let cv = self.device.on(model, ProcessorId(p as u16)).map_or(0.0, |o| o.cv);
         let newly_busy = st.active == 0;
         st.active += 1;
         let version = st.slots[slot].version.wrapping_add(1);
         st.slots[slot] = Slot {
             batch,
             start_ms: self.now_ms,
-            expected_end_ms: self.now_ms + est,
+            running: RunningEstimate::start(self.now_ms, est, cv),
             work_left_ms: work,
             since_ms: self.now_ms,
             slowdown,
