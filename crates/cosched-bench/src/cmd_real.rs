@@ -362,11 +362,12 @@ fn profile_quick(a: &ProfileArgs) -> anyhow::Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
     std::fs::write(&a.out, cal.profile.to_toml_string()).with_context(|| format!("writing {}", a.out.display()))?;
+    let copied = cal.pairs.iter().filter(|p| p.copied_from.is_some()).count();
     println!(
-        "wrote {} (profile \"{}\" calibrated: {} model/processor pairs re-measured)",
+        "wrote {} (profile \"{}\" calibrated: {} model/processor pairs measured, {copied} copied to identical processors)",
         a.out.display(),
         device.name,
-        cal.pairs.len()
+        cal.pairs.len() - copied
     );
     Ok(())
 }
