@@ -3,7 +3,9 @@
 
 use cosched_core::{baseline, DeviceProfile, ObjectiveWeights, Policy, BASELINE_NAMES};
 use cosched_rl::{DrlPolicy, FineTuneConfig, FineTuned, PolicyFileError};
+use cosched_sim::guard::{Candidate, Guard, GuardConfig};
 use std::path::Path;
+use std::sync::Arc;
 use thiserror::Error;
 
 /// The files of one policy directory: (file name, bytes).
@@ -75,10 +77,72 @@ pub fn resolve_policy(
     device: &DeviceProfile,
     weights: ObjectiveWeights,
 ) -> Result<Box<dyn Policy>, PolicyError> {
+    if let Some(inner) = name.strip_prefix(GUARD_PREFIX) {
+        let config = GuardConfig {
+            weights,
+            ..GuardConfig::default()
+        };
+        return Ok(Box::new(resolve_guarded(inner, device, weights, config)?));
+    }
     if let Some(p) = baseline(name, device, weights) {
         return Ok(p);
     }
     Ok(Box::new(resolve_drl_policy(name, device)?))
+}
+
+/// Policy names starting with this wrap the rest in the run-time guard: `guard:drl`.
+pub const GUARD_PREFIX: &str = "guard:";
+
+/// The baselines the run-time guard may hand decisions to, besides the guarded policy: the ones
+/// that are most often the best baseline somewhere (README's table): the GPU-only deployment,
+/// the objective's greedy rule, Band's least slack and earliest finish.
+pub const GUARD_BASELINES: &[&str] = &["fastest-only", "objective-greedy", "least-slack", "earliest-finish"];
+
+/// `name` (a baseline, `drl[:objective]` or a policy file) under the run-time guard
+/// ([`cosched_sim::guard`]), with [`GUARD_BASELINES`] as the other candidates. `config.weights`
+/// scores the replays; `config.background` judges on a thread (real runs).
+///
+/// ```
+/// use cosched::{policies::resolve_policy, DeviceProfile, ObjectiveWeights, Policy};
+/// let device = DeviceProfile::builtin("jetson-agx-orin").unwrap();
+/// let p = resolve_policy("guard:drl", &device, ObjectiveWeights::BALANCED).unwrap();
+/// assert_eq!(p.name(), "guard(drl:balanced)");
+/// ```
+pub fn resolve_guarded(
+    name: &str,
+    device: &DeviceProfile,
+    weights: ObjectiveWeights,
+    config: GuardConfig,
+) -> Result<Guard, PolicyError> {
+    if name.starts_with(GUARD_PREFIX) {
+        return Err(PolicyError::Unknown(format!("{GUARD_PREFIX}{name}")));
+    }
+    let mut candidates = Vec::new();
+    let first: Candidate = match baseline(name, device, weights) {
+        Some(_) => baseline_candidate(name, device, weights),
+        None => {
+            let drl = resolve_drl_policy(name, device)?;
+            Candidate {
+                name: drl.name().to_string(),
+                make: Arc::new(move || Box::new(drl.clone()) as Box<dyn Policy>),
+            }
+        }
+    };
+    candidates.push(first);
+    for b in GUARD_BASELINES {
+        if candidates[0].name != *b {
+            candidates.push(baseline_candidate(b, device, weights));
+        }
+    }
+    Ok(Guard::new(device, candidates, GuardConfig { weights, ..config }))
+}
+
+fn baseline_candidate(name: &str, device: &DeviceProfile, weights: ObjectiveWeights) -> Candidate {
+    let (name, device) = (name.to_string(), device.clone());
+    Candidate {
+        name: name.clone(),
+        make: Arc::new(move || baseline(&name, &device, weights).expect("a baseline name")),
+    }
 }
 
 /// [`resolve_policy`] with online fine-tuning ([`FineTuned`]): the DRL policy `name` keeps

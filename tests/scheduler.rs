@@ -51,3 +51,47 @@ fn fine_tuning_a_baseline_or_a_custom_policy_is_refused() {
         .expect("refused");
     assert!(matches!(err, Error::Builder(_)), "{err}");
 }
+
+/// The embedding API drives a closed-loop workload for its whole window, on a profile calibrated
+/// to this machine at build time, and the report carries the measured/profile ratios.
+#[test]
+fn a_calibrated_scheduler_runs_a_closed_loop_for_the_whole_window() {
+    use cosched::ort::calibrate::CalibrateConfig;
+    use cosched::ort::driver::DriveConfig;
+    let scheduler = Scheduler::builder()
+        .device("host-cpu")
+        .policy("least-slack")
+        .models("models", Some(vec!["squeezenet".into()]))
+        .calibrate(CalibrateConfig {
+            iters: 5,
+            ..CalibrateConfig::default()
+        })
+        .build()
+        .expect("scheduler builds");
+    let shipped = cosched::DeviceProfile::builtin("host-cpu").unwrap();
+    let sq = shipped.model_id("squeezenet").unwrap();
+    let on = scheduler.device().models[sq.index()].on[0].as_ref().unwrap();
+    assert!(on.source.contains("calibrated"), "{}", on.source);
+    let w = cosched::Workload::from_toml_str(
+        "name = \"c\"\nduration_s = 1.5\n[[stream]]\nmodel = \"squeezenet\"\narrival = \"closed\"\nconcurrency = 3\nslo_factor = 50.0\n",
+        "c.toml",
+        None,
+    )
+    .unwrap()
+    .resolve(scheduler.device(), None, "c.toml")
+    .unwrap();
+    let r = scheduler.run_workload(&w, &DriveConfig::default());
+    assert_eq!(r.mode, "real");
+    assert!(r.arrived > 30, "closed loop stopped early: {} arrivals", r.arrived);
+    assert_eq!(r.arrived, r.completed + r.unfinished);
+    assert!(r.duration_s >= 1.5);
+    assert_eq!(r.policy, "least-slack");
+    let fit = r
+        .profile_fit
+        .iter()
+        .find(|e| e.model == "squeezenet")
+        .expect("squeezenet measured");
+    // Calibrated moments ago on this machine: far closer than the 1.6-2x of the shipped profile
+    // on a slower host (the bound leaves room for the two workers slowing each other down).
+    assert!(fit.ratio > 0.5 && fit.ratio < 1.6, "{fit:?}");
+}

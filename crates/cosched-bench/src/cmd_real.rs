@@ -166,6 +166,16 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
             ..FineTuneConfig::default()
         };
         Box::new(cosched::resolve_fine_tuned(&a.policy, &inputs.device, cfg).map_err(|e| BadInput(e.to_string()))?)
+    } else if let Some(inner) = a.policy.strip_prefix(cosched::policies::GUARD_PREFIX) {
+        // Off the dispatch path: replays run on a background thread.
+        let config = cosched_sim::GuardConfig {
+            background: true,
+            ..cosched_sim::GuardConfig::default()
+        };
+        Box::new(
+            cosched::policies::resolve_guarded(inner, &inputs.device, weights, config)
+                .map_err(|e| BadInput(e.to_string()))?,
+        )
     } else {
         inputs.policy(&a.policy, weights)?
     };
@@ -224,6 +234,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
             report.energy_source
         )?;
         write_profile_fit(&mut out, &report.profile_fit, a.profile_tolerance, a.calibrate)?;
+        crate::table::write_switches(&mut out, &report.policy_switches)?;
     }
     Ok(())
 }

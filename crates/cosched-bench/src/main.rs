@@ -241,6 +241,10 @@ fn emit(common: &Common, reports: &[RunReport], inputs: &Inputs, as_array: bool)
         writeln!(out, "{json}")?;
     } else {
         write!(out, "{}", table::render(reports, inputs))?;
+        for r in reports.iter().filter(|r| !r.policy_switches.is_empty()) {
+            writeln!(out, "{}:", r.policy)?;
+            table::write_switches(&mut out, &r.policy_switches)?;
+        }
     }
     Ok(())
 }

@@ -84,3 +84,19 @@ pub fn render(reports: &[RunReport], inputs: &Inputs) -> String {
     }
     s
 }
+
+/// The run-time guard's switches, one line each (nothing without a guard).
+pub fn write_switches(out: &mut impl std::io::Write, switches: &[cosched_core::PolicySwitch]) -> std::io::Result<()> {
+    for s in switches {
+        let predicted: Vec<String> = s.predicted.iter().map(|(n, o)| format!("{n} {o:.3}")).collect();
+        writeln!(
+            out,
+            "guard: at {:.1} s {} -> {} (replayed objectives: {})",
+            s.at_s,
+            s.from,
+            s.to,
+            predicted.join(", ")
+        )?;
+    }
+    Ok(())
+}

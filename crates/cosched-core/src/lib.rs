@@ -34,7 +34,7 @@ pub use ids::{Millis, ModelId, ProcessorId, RequestId, StreamId};
 pub use metrics::{LatencySummary, MetricsRecorder, ProcessorReport, RunInfo, RunReport, StreamReport};
 pub use objective::ObjectiveWeights;
 pub use observation::{Observation, ProcessorView, RequestView, OBSERVATION_VERSION};
-pub use policy::{Action, Outcome, Policy, QueueOrder};
+pub use policy::{Action, Outcome, Policy, PolicySwitch, QueueOrder};
 pub use profile_fit::{FitEntry, ProfileFit};
 pub use queue::{PolicyQueue, Queued};
 pub use workload::{saturation_rps, Arrival, ResolvedArrival, ResolvedStream, ResolvedWorkload, Slo, Stream, Workload};

@@ -109,6 +109,9 @@ pub struct RunReport {
     /// [`crate::profile_fit`]); empty in the simulator.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub profile_fit: Vec<FitEntry>,
+    /// With the run-time guard: every change of the policy deciding.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policy_switches: Vec<crate::policy::PolicySwitch>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -319,6 +322,7 @@ impl MetricsRecorder {
             per_processor,
             per_stream,
             profile_fit: Vec::new(),
+            policy_switches: Vec::new(),
         }
     }
 }

@@ -93,6 +93,25 @@ pub trait Policy: Send {
 
     /// Start a new run; randomised policies reseed from `seed` so runs are reproducible.
     fn reset(&mut self, _seed: u64) {}
+
+    /// Changes of the policy actually deciding, for policies that choose between others (the
+    /// run-time guard); empty for every other policy. The run report lists them.
+    fn switches(&self) -> &[PolicySwitch] {
+        &[]
+    }
+}
+
+/// The run-time guard moved the live decisions from one policy to another.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PolicySwitch {
+    /// When, seconds since the start of the run.
+    pub at_s: f64,
+    /// The policy deciding until then.
+    pub from: String,
+    /// The policy deciding from then on.
+    pub to: String,
+    /// The objective each candidate reached on the replayed recent past (lower is better).
+    pub predicted: Vec<(String, f64)>,
 }
 
 impl<P: Policy + ?Sized> Policy for Box<P> {
@@ -110,5 +129,8 @@ impl<P: Policy + ?Sized> Policy for Box<P> {
     }
     fn reset(&mut self, seed: u64) {
         (**self).reset(seed)
+    }
+    fn switches(&self) -> &[PolicySwitch] {
+        (**self).switches()
     }
 }

@@ -54,6 +54,8 @@ pub struct RealRun {
     pub failovers: u64,
     /// Measured service times of this run against the profile.
     pub profile_fit: Vec<FitEntry>,
+    /// Changes of the policy deciding (the run-time guard's).
+    pub policy_switches: Vec<cosched_core::PolicySwitch>,
     invalid_actions: u64,
 }
 
@@ -104,6 +106,7 @@ impl RealRun {
             weights: config.weights,
         });
         report.profile_fit = self.profile_fit;
+        report.policy_switches = self.policy_switches;
         report
     }
 }
@@ -484,6 +487,7 @@ pub fn drive(
     let usage = exec.usage();
     let stats = exec.stats();
     let profile_fit = exec.profile_fit().since(&base_fit).entries(&device);
+    let policy_switches = exec.policy_switches();
     exec.shutdown(ShutdownMode::Cancel);
     // Cancelled requests are answered by the shutdown.
     while outstanding > 0 {
@@ -542,6 +546,7 @@ pub fn drive(
         failed,
         failovers: stats.failovers - base_stats.failovers,
         profile_fit,
+        policy_switches,
         invalid_actions: stats.invalid_actions - base_stats.invalid_actions,
     }
 }

@@ -858,6 +858,11 @@ impl Executor {
         lock(&self.shared.state).fit.clone()
     }
 
+    /// Changes of the policy deciding so far (the run-time guard's; empty for other policies).
+    pub fn policy_switches(&self) -> Vec<cosched_core::PolicySwitch> {
+        lock(&self.shared.state).policy.switches().to_vec()
+    }
+
     /// Counters so far.
     pub fn stats(&self) -> ExecStats {
         lock(&self.shared.state).stats.clone()

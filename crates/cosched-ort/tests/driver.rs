@@ -68,3 +68,48 @@ fn profiling_the_tiny_model_gives_a_parsable_profile() {
     let d = cosched_core::DeviceProfile::from_toml_str(&text, "t.toml").unwrap();
     assert_eq!(d.models[0].name, "tiny");
 }
+
+/// A closed loop larger than the queues can hold: refused requests come back, completions
+/// resubmit from the workers, and every arrival is still counted exactly once, for the whole
+/// window.
+#[test]
+fn a_closed_loop_past_the_queue_capacity_counts_every_arrival_once() {
+    let dev = common::two_cpus(&[("tiny", 0.1), ("squeezenet", 7.0)]);
+    let w = Workload::from_toml_str(
+        "name = \"c\"\nduration_s = 1.0\n[[stream]]\nmodel = \"tiny\"\narrival = \"closed\"\nconcurrency = 8\nslo_ms = 50.0\n",
+        "c.toml",
+        None,
+    )
+    .unwrap()
+    .resolve(&dev, None, "c.toml")
+    .unwrap();
+    let policy = baseline("least-slack", &dev, Default::default()).unwrap();
+    let mut exec = Executor::new(
+        &dev,
+        &common::models_dir(),
+        ExecutorConfig {
+            queue_capacity: 1,
+            models: Some(vec!["tiny".into()]),
+            ..ExecutorConfig::new(policy)
+        },
+    )
+    .unwrap();
+    let mut rng = rand::rng();
+    let inputs: Vec<_> = (0..2)
+        .map(|m| exec.model(ModelId(m)).map(|i| i.random_inputs(&mut rng)))
+        .collect();
+    let config = DriveConfig::default();
+    let run = drive(&mut exec, &w, &inputs, &config, &mut |_| {});
+    assert!(
+        run.rejected > 0,
+        "8 outstanding on 2 workers with queues of 1 must refuse some"
+    );
+    let r = run.report("least-slack", &dev, &w, &config, None);
+    assert_eq!(r.arrived, r.completed + r.unfinished);
+    assert!(
+        r.completed > 200,
+        "only {} completed in a 1 s loop of a tiny model",
+        r.completed
+    );
+    assert!(r.duration_s >= 1.0);
+}

@@ -57,7 +57,9 @@
 #![warn(missing_docs)]
 
 mod env;
+pub mod guard;
 mod sim;
 
 pub use env::{SimEnv, Step};
+pub use guard::{Candidate, Guard, GuardConfig, PolicyFactory};
 pub use sim::{simulate, simulate_with_progress, SimConfig, SimError, Simulator};

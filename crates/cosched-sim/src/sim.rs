@@ -795,5 +795,7 @@ pub fn simulate_with_progress(
         policy.observe(&o);
     }
     progress(1.0);
-    sim.finish(policy.name())
+    let mut report = sim.finish(policy.name());
+    report.policy_switches = policy.switches().to_vec();
+    report
 }

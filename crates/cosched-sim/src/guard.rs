@@ -1,0 +1,403 @@
+//! The run-time guard: choose the live policy by replaying the recent past.
+//!
+//! A learned policy can fall far behind a plain heuristic on a workload unlike the ones it was
+//! trained on, and nothing in a single decision tells. The guard keeps the recent arrivals and,
+//! every `period`, replays them in this simulator under each candidate policy, on the device
+//! profile corrected by the service times the run has measured (never the true board: in the
+//! simulator, the guard sees only what a real scheduler would), then moves the live decisions
+//! to the candidate that did best, with hysteresis so that noise does not make it flap.
+//!
+//! What the replay approximates: it starts from empty queues rather than the queues as they
+//! are, and it replays the arrivals of the last `window` rather than those to come, so it
+//! predicts which policy suits the recent traffic. It runs inline in the simulator (virtual
+//! time: deterministic runs) and on a background thread in real runs (off the dispatch path:
+//! a decision only reads the verdict).
+
+use crate::{simulate, SimConfig};
+use cosched_core::{
+    Action, Arrival, DeviceProfile, ModelId, ObjectiveWeights, Observation, Outcome, Policy, PolicySwitch, QueueOrder,
+    RequestId, Slo, Stream, Workload,
+};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+/// Builds a fresh instance of a candidate policy (for each replay).
+pub type PolicyFactory = Arc<dyn Fn() -> Box<dyn Policy> + Send + Sync>;
+
+/// A policy the guard may hand the decisions to.
+#[derive(Clone)]
+pub struct Candidate {
+    /// Its name, as reports show it.
+    pub name: String,
+    /// A fresh instance of it.
+    pub make: PolicyFactory,
+}
+
+/// Settings of a [`Guard`].
+#[derive(Debug, Clone)]
+pub struct GuardConfig {
+    /// Time between two judgements, ms.
+    pub period_ms: f64,
+    /// How much of the recent past is replayed, ms.
+    pub window_ms: f64,
+    /// A candidate takes over only when its replayed objective is this fraction below the live
+    /// policy's.
+    pub margin: f64,
+    /// The objective the replays are scored on.
+    pub weights: ObjectiveWeights,
+    /// Judge on a background thread (real runs) instead of inline (the simulator).
+    pub background: bool,
+    /// Seed of the replays' service times.
+    pub seed: u64,
+}
+
+impl Default for GuardConfig {
+    fn default() -> Self {
+        GuardConfig {
+            period_ms: 5_000.0,
+            window_ms: 10_000.0,
+            margin: 0.03,
+            weights: ObjectiveWeights::BALANCED,
+            background: false,
+            seed: 0x6a41,
+        }
+    }
+}
+
+/// One arrival as the guard remembers it.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    arrival_ms: f64,
+    stream: u16,
+    model: ModelId,
+    slo_ms: f64,
+}
+
+/// Measured service time per model and processor, smoothed, to correct the profile.
+#[derive(Debug, Clone)]
+struct Measured {
+    n_proc: usize,
+    /// (samples, smoothed batch-1 service ms).
+    per_pair: Vec<(u32, f64)>,
+}
+
+impl Measured {
+    /// Pairs with fewer samples keep the profile's figure.
+    const MIN_SAMPLES: u32 = 10;
+    const ALPHA: f64 = 0.05;
+
+    fn new(device: &DeviceProfile) -> Measured {
+        let n_proc = device.processors.len();
+        Measured {
+            n_proc,
+            per_pair: vec![(0, 0.0); n_proc * device.models.len()],
+        }
+    }
+
+    fn record(&mut self, device: &DeviceProfile, o: &Outcome) {
+        let factor = device.on(o.model, o.processor).map_or(1.0, |m| m.batch_factor(o.batch));
+        let Some(e) = self
+            .per_pair
+            .get_mut(o.model.index() * self.n_proc + o.processor.index())
+        else {
+            return;
+        };
+        let x = o.service_ms / factor;
+        if !x.is_finite() || x <= 0.0 {
+            return;
+        }
+        *e = if e.0 == 0 {
+            (1, x)
+        } else {
+            (e.0.saturating_add(1), e.1 + Self::ALPHA * (x - e.1))
+        };
+    }
+
+    /// The profile with every well-measured latency replaced by the measurement.
+    fn corrected(&self, device: &DeviceProfile) -> DeviceProfile {
+        let mut d = device.clone();
+        for (m, model) in d.models.iter_mut().enumerate() {
+            for (p, on) in model.on.iter_mut().enumerate() {
+                let (n, ms) = self.per_pair[m * self.n_proc + p];
+                if let Some(on) = on.as_mut().filter(|_| n >= Self::MIN_SAMPLES) {
+                    on.mean_ms = ms.max(1e-3);
+                }
+            }
+        }
+        d
+    }
+}
+
+/// What a judgement needs, copied so that it can run elsewhere.
+struct Snapshot {
+    at_ms: f64,
+    arrivals: Vec<Seen>,
+    device: DeviceProfile,
+}
+
+/// The replayed objective of every candidate (same order as the candidates); `None` when
+/// there was nothing to replay.
+struct Verdict {
+    at_ms: f64,
+    objectives: Option<Vec<f64>>,
+}
+
+/// Serves a candidate with the guard's queue order, so that the replay orders queues as the
+/// live run does (the queue order is fixed when a run starts).
+struct WithOrder(Box<dyn Policy>, QueueOrder);
+
+impl Policy for WithOrder {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    fn decide(&mut self, obs: &Observation) -> Action {
+        self.0.decide(obs)
+    }
+    fn observe(&mut self, outcome: &Outcome) {
+        self.0.observe(outcome)
+    }
+    fn queue_order(&self) -> QueueOrder {
+        self.1
+    }
+    fn reset(&mut self, seed: u64) {
+        self.0.reset(seed)
+    }
+}
+
+/// Replay `s` under every candidate.
+fn judge(s: &Snapshot, candidates: &[Candidate], order: QueueOrder, config: &GuardConfig) -> Verdict {
+    let none = Verdict {
+        at_ms: s.at_ms,
+        objectives: None,
+    };
+    let Some(t0) = s.arrivals.first().map(|a| a.arrival_ms) else {
+        return none;
+    };
+    // One trace stream per (stream, model): a trace stream has one deadline rule.
+    let mut groups: BTreeMap<(u16, u16), (f64, Vec<(f64, String)>)> = BTreeMap::new();
+    for a in &s.arrivals {
+        let g = groups.entry((a.stream, a.model.0)).or_insert((a.slo_ms, Vec::new()));
+        g.1.push((a.arrival_ms - t0, s.device.models[a.model.index()].name.clone()));
+    }
+    let duration_s = ((s.at_ms - t0) / 1000.0).max(1e-3);
+    let streams = groups
+        .into_iter()
+        .map(|((stream, model), (slo_ms, events))| Stream {
+            name: format!("s{stream}m{model}"),
+            model: None,
+            arrival: Arrival::Trace {
+                file: "replay".into(),
+                events: Arc::new(events),
+            },
+            slo: Slo::Ms(slo_ms),
+        })
+        .collect();
+    let w = Workload {
+        name: "guard-replay".into(),
+        description: String::new(),
+        duration_s,
+        load: None,
+        streams,
+    };
+    let Ok(w) = w.resolve(&s.device, None, "guard replay") else {
+        return none;
+    };
+    let sim = SimConfig {
+        weights: config.weights,
+        ..SimConfig::with_seed(config.seed)
+    };
+    let objectives = candidates
+        .iter()
+        .map(|c| {
+            let mut p = WithOrder((c.make)(), order);
+            simulate(&s.device, &w, &mut p, &sim).objective
+        })
+        .collect();
+    Verdict {
+        at_ms: s.at_ms,
+        objectives: Some(objectives),
+    }
+}
+
+/// A policy that delegates every decision to one of its candidates and, every period, moves
+/// the decisions to whichever candidate the replay of the recent past favours. See the module
+/// docs.
+pub struct Guard {
+    name: String,
+    device: DeviceProfile,
+    candidates: Vec<Candidate>,
+    live: Vec<Box<dyn Policy>>,
+    active: usize,
+    order: QueueOrder,
+    config: GuardConfig,
+    recent: VecDeque<Seen>,
+    last_request: Option<RequestId>,
+    next_judgement_ms: f64,
+    measured: Measured,
+    switches: Vec<PolicySwitch>,
+    background: Option<(Sender<Snapshot>, Receiver<Verdict>)>,
+}
+
+impl Guard {
+    /// A guard over `candidates`; the first one decides until a replay shows another doing
+    /// better (it is also the one whose queue order the run uses).
+    ///
+    /// # Panics
+    /// With no candidate.
+    pub fn new(device: &DeviceProfile, candidates: Vec<Candidate>, config: GuardConfig) -> Guard {
+        assert!(!candidates.is_empty(), "a guard needs at least one candidate");
+        let live: Vec<Box<dyn Policy>> = candidates.iter().map(|c| (c.make)()).collect();
+        let order = live[0].queue_order();
+        let background = config.background.then(|| {
+            let (snap_tx, snap_rx) = crossbeam_channel::bounded::<Snapshot>(1);
+            let (verdict_tx, verdict_rx) = crossbeam_channel::bounded::<Verdict>(1);
+            let cands = candidates.clone();
+            let cfg = config.clone();
+            let spawned = std::thread::Builder::new().name("cosched-guard".into()).spawn(move || {
+                // Ends when the guard (the sender) is dropped.
+                for s in snap_rx {
+                    if verdict_tx.send(judge(&s, &cands, order, &cfg)).is_err() {
+                        break;
+                    }
+                }
+            });
+            if let Err(e) = spawned {
+                tracing::error!("cannot start the guard thread ({e}); judging inline");
+            }
+            (snap_tx, verdict_rx)
+        });
+        Guard {
+            name: format!("guard({})", candidates[0].name),
+            device: device.clone(),
+            active: 0,
+            order,
+            next_judgement_ms: config.period_ms,
+            measured: Measured::new(device),
+            recent: VecDeque::new(),
+            last_request: None,
+            switches: Vec::new(),
+            live,
+            candidates,
+            config,
+            background,
+        }
+    }
+
+    /// The candidate deciding now.
+    pub fn active(&self) -> &str {
+        &self.candidates[self.active].name
+    }
+
+    fn snapshot(&self, now_ms: f64) -> Snapshot {
+        Snapshot {
+            at_ms: now_ms,
+            arrivals: self.recent.iter().copied().collect(),
+            device: self.measured.corrected(&self.device),
+        }
+    }
+
+    fn apply(&mut self, v: Verdict) {
+        let Some(obj) = v.objectives else { return };
+        let best = (0..obj.len())
+            .filter(|&i| obj[i].is_finite())
+            .min_by(|&a, &b| obj[a].total_cmp(&obj[b]));
+        let Some(best) = best else { return };
+        let current = obj[self.active];
+        if best != self.active && (!current.is_finite() || obj[best] < current * (1.0 - self.config.margin)) {
+            self.switches.push(PolicySwitch {
+                at_s: v.at_ms / 1000.0,
+                from: self.candidates[self.active].name.clone(),
+                to: self.candidates[best].name.clone(),
+                predicted: self
+                    .candidates
+                    .iter()
+                    .zip(&obj)
+                    .map(|(c, o)| (c.name.clone(), *o))
+                    .collect(),
+            });
+            self.active = best;
+        }
+    }
+}
+
+impl Policy for Guard {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn decide(&mut self, obs: &Observation) -> Action {
+        let now = obs.now_ms;
+        let r = &obs.request;
+        if self.last_request != Some(r.id) {
+            self.last_request = Some(r.id);
+            self.recent.push_back(Seen {
+                arrival_ms: r.arrival_ms,
+                stream: r.stream.0,
+                model: r.model,
+                slo_ms: r.slo_ms,
+            });
+            while self
+                .recent
+                .front()
+                .is_some_and(|a| a.arrival_ms < now - self.config.window_ms)
+            {
+                self.recent.pop_front();
+            }
+        }
+        if let Some((_, rx)) = &self.background {
+            if let Ok(v) = rx.try_recv() {
+                self.apply(v);
+            }
+        }
+        if now >= self.next_judgement_ms {
+            self.next_judgement_ms = now + self.config.period_ms;
+            let snap = self.snapshot(now);
+            match &self.background {
+                Some((tx, _)) => match tx.try_send(snap) {
+                    // A judgement still running: skip this one rather than queue behind it.
+                    Ok(()) | Err(TrySendError::Full(_)) => {}
+                    Err(TrySendError::Disconnected(s)) => {
+                        let v = judge(&s, &self.candidates, self.order, &self.config);
+                        self.apply(v);
+                    }
+                },
+                None => {
+                    let v = judge(&snap, &self.candidates, self.order, &self.config);
+                    self.apply(v);
+                }
+            }
+        }
+        self.live[self.active].decide(obs)
+    }
+
+    fn observe(&mut self, outcome: &Outcome) {
+        self.measured.record(&self.device, outcome);
+        for p in &mut self.live {
+            p.observe(outcome);
+        }
+    }
+
+    fn queue_order(&self) -> QueueOrder {
+        self.order
+    }
+
+    fn reset(&mut self, seed: u64) {
+        for p in &mut self.live {
+            p.reset(seed);
+        }
+        self.active = 0;
+        self.recent.clear();
+        self.last_request = None;
+        self.next_judgement_ms = self.config.period_ms;
+        self.measured = Measured::new(&self.device);
+        self.switches.clear();
+        if let Some((_, rx)) = &self.background {
+            while rx.try_recv().is_ok() {}
+        }
+    }
+
+    fn switches(&self) -> &[PolicySwitch] {
+        &self.switches
+    }
+}
