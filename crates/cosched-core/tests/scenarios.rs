@@ -208,3 +208,28 @@ fn written_scenarios_read_back_equal() {
     }
     assert!(traces > 0, "no trace stream in 40 scenarios");
 }
+
+#[test]
+fn a_trace_cut_by_a_shorter_window_counts_only_the_rows_inside_it() {
+    let d = orin();
+    let w = (0..200)
+        .map(|i| generate(&d, 1000, i))
+        .find(|w| w.streams.len() == 1 && matches!(w.streams[0].arrival, Arrival::Trace { .. }))
+        .expect("a one-stream trace scenario among 200");
+    let mut short = w.clone();
+    short.duration_s = 10.0;
+    let Arrival::Trace { events, .. } = &w.streams[0].arrival else {
+        unreachable!()
+    };
+    let inside = events.iter().filter(|(t, _)| *t < 10_000.0).count() as f64;
+    let rate = short.streams[0].arrival.mean_rate_hz(10.0).unwrap();
+    assert!((rate - inside / 10.0).abs() < 1e-9, "{rate} vs {}", inside / 10.0);
+    // And load scaling uses that rate: times are divided by load x saturation / rate.
+    let r = short.resolve(&d, Some(0.5), "short").unwrap();
+    let cosched_core::ResolvedArrival::Trace { events: scaled } = &r.streams[0].arrival else {
+        unreachable!()
+    };
+    let scale = 0.5 * r.saturation_rps / (inside / 10.0);
+    let (t0, t1) = (events[events.len() / 2].0, scaled[events.len() / 2].0);
+    assert!((t1 - t0 / scale).abs() < 1e-9 * t0.max(1.0), "{t1} vs {}", t0 / scale);
+}
