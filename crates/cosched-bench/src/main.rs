@@ -10,6 +10,7 @@ mod cmd_train;
 mod inputs;
 mod plot;
 mod progress;
+mod scenario_set;
 mod table;
 
 use anyhow::Context;
