@@ -157,7 +157,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
     if a.calibrate {
         let names = used_models(&inputs);
         let device = calibrate_into_cache(&inputs.device, &a.models, Some(names))?;
-        inputs = Inputs::resolve(device, &a.workload, a.load, a.duration)?;
+        inputs = Inputs::with_device(device, &a.workload, a.load, a.duration)?;
     }
     let weights = ObjectiveWeights::parse(&a.objective).map_err(|e| BadInput(format!("--objective: {e}")))?;
     let policy: Box<dyn Policy> = if a.fine_tune {

@@ -29,11 +29,11 @@ pub struct Inputs {
 
 impl Inputs {
     pub fn load(device: &str, workload: &str, load: Option<f64>, duration: Option<f64>) -> Result<Inputs, BadInput> {
-        Inputs::resolve(DeviceProfile::load(device)?, workload, load, duration)
+        Inputs::with_device(DeviceProfile::load(device)?, workload, load, duration)
     }
 
     /// Like [`Inputs::load`] with a device profile already in hand (a calibrated one).
-    pub fn resolve(
+    pub fn with_device(
         device: DeviceProfile,
         workload: &str,
         load: Option<f64>,
@@ -41,12 +41,14 @@ impl Inputs {
     ) -> Result<Inputs, BadInput> {
         let mut w = Workload::load(workload)?;
         if let Some(d) = duration {
-            if !(d.is_finite() && d > 0.0 && d <= 1e6) {
-                return Err(BadInput(format!("--duration: must be in (0, 1e6] seconds, got {d}")));
-            }
-            w.duration_s = d;
+            w.duration_s = check_duration(d)?;
         }
-        let workload = w.resolve(&device, load, workload)?;
+        Inputs::resolve(device, &w, load, workload)
+    }
+
+    /// Resolve a workload already loaded; `file` names it in errors.
+    pub fn resolve(device: DeviceProfile, w: &Workload, load: Option<f64>, file: &str) -> Result<Inputs, BadInput> {
+        let workload = w.resolve(&device, load, file)?;
         if load.is_some() && workload.load.is_none() {
             tracing::warn!(
                 "--load ignored: workload \"{}\" has only closed-loop streams",
@@ -59,5 +61,14 @@ impl Inputs {
     /// Build a policy by name: a baseline, `drl[:objective]`, or a policy file.
     pub fn policy(&self, name: &str, weights: ObjectiveWeights) -> Result<Box<dyn Policy>, BadInput> {
         cosched::resolve_policy(name, &self.device, weights).map_err(|e| BadInput(e.to_string()))
+    }
+}
+
+/// Check a `--duration` value, seconds.
+pub fn check_duration(d: f64) -> Result<f64, BadInput> {
+    if d.is_finite() && d > 0.0 && d <= 1e6 {
+        Ok(d)
+    } else {
+        Err(BadInput(format!("--duration: must be in (0, 1e6] seconds, got {d}")))
     }
 }

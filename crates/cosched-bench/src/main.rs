@@ -5,10 +5,12 @@
 
 mod cmd_eval;
 mod cmd_real;
+mod cmd_scenarios;
 mod cmd_train;
 mod inputs;
 mod plot;
 mod progress;
+mod scenario_set;
 mod table;
 
 use anyhow::Context;
@@ -64,6 +66,8 @@ enum Command {
     Train(cmd_train::TrainArgs),
     /// Compare one policy with every baseline over devices x workloads x loads (simulated).
     Evaluate(cmd_eval::EvalArgs),
+    /// Write a generated scenario set (docs/scenarios.md) as workload files.
+    Scenarios(cmd_scenarios::ScenariosArgs),
 }
 
 #[derive(Args)]
@@ -176,6 +180,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Profile(args) => cmd_real::profile(args),
         Command::Evaluate(args) => cmd_eval::evaluate(args),
         Command::Train(args) => cmd_train::run(args),
+        Command::Scenarios(args) => cmd_scenarios::run(args),
     }
 }
 

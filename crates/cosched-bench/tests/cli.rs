@@ -333,5 +333,169 @@ fn evaluating_a_baseline_never_beats_the_best_baseline_and_ties_with_itself() {
         }
     }
     let table = std::fs::read_to_string(&md).unwrap();
-    assert!(table.contains("worse beyond noise") && table.contains("no worse than the best baseline in"));
+    assert!(table.contains("worse beyond noise") && table.contains("no worse than the best baseline (within 1%)"));
+}
+
+#[test]
+fn scenarios_writes_files_that_simulate_and_regenerate_identically() {
+    let dir = tmp("scenarios");
+    let out = dir.join("set");
+    let _ = std::fs::remove_dir_all(&out);
+    let args = [
+        "scenarios",
+        "--device",
+        "jetson-orin-nano",
+        "--count",
+        "12",
+        "--seed",
+        "2000",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let o = bench(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut tomls: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    tomls.sort();
+    assert_eq!(tomls.len(), 12);
+    assert!(out.join("scn-2000-0.toml").is_file() && out.join("scn-2000-11.toml").is_file());
+    // Regenerating from the seed gives the same bytes.
+    let read_all = || {
+        let mut files: Vec<_> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().path()).collect();
+        files.sort();
+        files.iter().map(|p| std::fs::read(p).unwrap()).collect::<Vec<_>>()
+    };
+    let first = read_all();
+    assert!(bench(&args).status.success());
+    assert_eq!(first, read_all());
+    // Every file is an ordinary workload that `sim` accepts.
+    for t in &tomls {
+        let o = bench(&[
+            "sim",
+            "--device",
+            "jetson-orin-nano",
+            "--workload",
+            t.to_str().unwrap(),
+            "--duration",
+            "1",
+            "--json",
+            "-",
+        ]);
+        assert!(o.status.success(), "{}: {}", t.display(), stderr(&o));
+    }
+    // The folder is a scenario set for evaluate.
+    let o = bench(&[
+        "evaluate",
+        "--policy",
+        "least-loaded",
+        "--scenarios",
+        out.to_str().unwrap(),
+        "--devices",
+        "host-cpu",
+        "--loads",
+        "0.5",
+        "--seeds",
+        "1",
+        "--duration",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("12 cases"));
+}
+
+#[test]
+fn evaluate_on_random_scenarios_summarises_every_case() {
+    let dir = tmp("evaluate-random");
+    let json = dir.join("e.json");
+    let o = bench(&[
+        "evaluate",
+        "--scenarios",
+        "random:3:5",
+        "--devices",
+        "host-cpu",
+        "--loads",
+        "0.5",
+        "--seeds",
+        "1",
+        "--duration",
+        "2",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cases: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let cases = cases.as_array().unwrap();
+    assert_eq!(cases.len(), 3);
+    for (i, c) in cases.iter().enumerate() {
+        assert_eq!(c["workload"], format!("scn-5-{i}"));
+        assert_eq!(c["duration_s"], 2.0);
+        let late = c["fewest_late"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&late), "{c}");
+    }
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    for needle in [
+        "3 cases",
+        "no worse than the best baseline (within 1%)",
+        "worst case:",
+        "load >= 0.8: n/a",
+        "beyond seed noise",
+        "fewest late",
+    ] {
+        assert!(stdout.contains(needle), "{needle:?} missing:\n{stdout}");
+    }
+    assert!(stdout.lines().all(|l| l.len() <= 100 || l.starts_with('|')), "{stdout}");
+}
+
+#[test]
+fn bad_scenario_sets_exit_2_with_one_line() {
+    let dir = tmp("bad-scenarios");
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let eval = |spec: &str| bench(&["evaluate", "--scenarios", spec, "--devices", "host-cpu", "--seeds", "1"]);
+    assert_bad_input(&eval("random:x:y"), "random:x:y");
+    assert_bad_input(&eval("random:0:1"), "random:0:1");
+    assert_bad_input(&eval("random:3"), "random:3");
+    assert_bad_input(&eval(empty.to_str().unwrap()), "no *.toml");
+    assert_bad_input(&eval(dir.join("missing").to_str().unwrap()), "missing");
+    let broken = dir.join("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(broken.join("w.toml"), "name = \"w\"\n").unwrap();
+    assert_bad_input(&eval(broken.to_str().unwrap()), "w.toml");
+    assert_bad_input(
+        &bench(&["evaluate", "--scenarios", "random:2:1", "--workloads", "server"]),
+        "--scenarios",
+    );
+    let out = dir.join("out");
+    let gen = |count: &str, device: &str| {
+        bench(&[
+            "scenarios",
+            "--device",
+            device,
+            "--count",
+            count,
+            "--seed",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+    };
+    assert_bad_input(&gen("0", "host-cpu"), "--count");
+    assert_bad_input(&gen("-3", "host-cpu"), "--count");
+    assert_bad_input(&gen("2", "no-such-board"), "no-such-board");
+    // --out is a file, not a folder.
+    let file = dir.join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let o = bench(&[
+        "scenarios",
+        "--count",
+        "1",
+        "--seed",
+        "1",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    assert_bad_input(&o, "a-file");
 }

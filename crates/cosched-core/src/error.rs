@@ -133,3 +133,22 @@ pub(crate) fn non_negative(file: &str, field: &str, v: f64) -> Result<f64, Confi
         ))
     }
 }
+
+/// A file that could not be written; `Display` is one line naming it.
+#[derive(Debug, Error)]
+#[error("{file}: cannot write: {source}")]
+pub struct WriteError {
+    /// The file.
+    pub file: String,
+    /// Why.
+    pub source: std::io::Error,
+}
+
+impl WriteError {
+    pub(crate) fn new(file: &Path, source: std::io::Error) -> Self {
+        WriteError {
+            file: one_line(&file.display().to_string()),
+            source,
+        }
+    }
+}

@@ -3,9 +3,10 @@
 //! The scheduler core shared by the simulator (`cosched-sim`) and the real ONNX Runtime
 //! executor: device profiles and workloads (parsing and validation), the online latency
 //! estimator, the observation a policy sees, the [`Policy`] trait, baseline policies, the
-//! objective and run metrics.
+//! objective and run metrics, and the generator of scenario workloads.
 //!
-//! Nothing here does I/O beyond reading the files it parses, and nothing depends on burn or ort.
+//! Nothing here does I/O beyond reading the files it parses and writing workload files, and
+//! nothing depends on burn or ort.
 
 #![warn(missing_docs)]
 
@@ -21,14 +22,16 @@ pub mod observation;
 pub mod policy;
 pub mod profile_fit;
 pub mod queue;
+pub mod scenario;
 pub mod workload;
+mod workload_write;
 
 pub use baselines::{baseline, BASELINE_NAMES};
 pub use device::{
     DeviceProfile, ExecutionProviderKind, Interference, ModelOnProcessor, ModelProfile, Processor, ProcessorKind,
     BUILTIN_DEVICES,
 };
-pub use error::ConfigError;
+pub use error::{ConfigError, WriteError};
 pub use estimator::{LatencyEstimator, RunningEstimate};
 pub use ids::{Millis, ModelId, ProcessorId, RequestId, StreamId};
 pub use metrics::{LatencySummary, MetricsRecorder, ProcessorReport, RunInfo, RunReport, StreamReport};

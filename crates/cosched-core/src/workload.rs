@@ -78,7 +78,10 @@ impl Arrival {
                 Some((rates_hz[0] * dwell_s[0] + rates_hz[1] * dwell_s[1]) / (dwell_s[0] + dwell_s[1]))
             }
             Arrival::Closed { .. } => None,
-            Arrival::Trace { events, .. } => Some(events.len() as f64 / duration_s),
+            // Rows past the window never arrive (a trace longer than `--duration`).
+            Arrival::Trace { events, .. } => {
+                Some(events.partition_point(|(t, _)| *t < duration_s * 1000.0) as f64 / duration_s)
+            }
         }
     }
 }
@@ -588,7 +591,7 @@ impl Workload {
             };
             match &r.arrival {
                 ResolvedArrival::Trace { events } => {
-                    for (_, m) in events.iter() {
+                    for (_, m) in events.iter().take_while(|(t, _)| *t < self.duration_s * 1000.0) {
                         per_model[m.index()] += 1.0 / self.duration_s;
                     }
                 }
