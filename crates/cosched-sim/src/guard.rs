@@ -44,6 +44,15 @@ pub struct GuardConfig {
     /// A candidate takes over only when its replayed objective is this fraction below the live
     /// policy's.
     pub margin: f64,
+    /// The recent arrivals are replayed this many times back to back: a forecast that the
+    /// traffic goes on as it was, long enough for a policy that lets queues grow to pay for it
+    /// (one window from empty queues favoured exactly those policies under overload).
+    pub repeats: u32,
+    /// Each replay is also run with its arrivals this many times faster, and a candidate is
+    /// scored by its worst ratio to the best candidate over these loads (minimax regret): a
+    /// policy that is best at the recent load but collapses when traffic grows a little (as
+    /// the GPU-only placement does) is not chosen on a calm stretch.
+    pub stress: Vec<f64>,
     /// The objective the replays are scored on.
     pub weights: ObjectiveWeights,
     /// Judge on a background thread (real runs) instead of inline (the simulator).
@@ -58,6 +67,8 @@ impl Default for GuardConfig {
             period_ms: 5_000.0,
             window_ms: 10_000.0,
             margin: 0.03,
+            repeats: 2,
+            stress: vec![1.0, 1.5],
             weights: ObjectiveWeights::BALANCED,
             background: false,
             seed: 0x6a41,
@@ -175,45 +186,71 @@ fn judge(s: &Snapshot, candidates: &[Candidate], order: QueueOrder, config: &Gua
         return none;
     };
     // One trace stream per (stream, model): a trace stream has one deadline rule.
-    let mut groups: BTreeMap<(u16, u16), (f64, Vec<(f64, String)>)> = BTreeMap::new();
-    for a in &s.arrivals {
-        let g = groups.entry((a.stream, a.model.0)).or_insert((a.slo_ms, Vec::new()));
-        g.1.push((a.arrival_ms - t0, s.device.models[a.model.index()].name.clone()));
-    }
-    let duration_s = ((s.at_ms - t0) / 1000.0).max(1e-3);
-    let streams = groups
-        .into_iter()
-        .map(|((stream, model), (slo_ms, events))| Stream {
-            name: format!("s{stream}m{model}"),
-            model: None,
-            arrival: Arrival::Trace {
-                file: "replay".into(),
-                events: Arc::new(events),
-            },
-            slo: Slo::Ms(slo_ms),
-        })
-        .collect();
-    let w = Workload {
-        name: "guard-replay".into(),
-        description: String::new(),
-        duration_s,
-        load: None,
-        streams,
-    };
-    let Ok(w) = w.resolve(&s.device, None, "guard replay") else {
-        return none;
-    };
+    let span_ms = (s.at_ms - t0).max(1e-3);
+    let repeats = config.repeats.max(1);
     let sim = SimConfig {
         weights: config.weights,
         ..SimConfig::with_seed(config.seed)
     };
-    let objectives = candidates
-        .iter()
-        .map(|c| {
-            let mut p = WithOrder((c.make)(), order);
-            simulate(&s.device, &w, &mut p, &sim).objective
-        })
-        .collect();
+    let stress: &[f64] = if config.stress.is_empty() {
+        &[1.0]
+    } else {
+        &config.stress
+    };
+    // regret[c]: candidate c's worst ratio to the best candidate over the stress loads.
+    let mut regret = vec![1.0f64; candidates.len()];
+    for &f in stress {
+        let f = f.max(1e-3);
+        let mut groups: BTreeMap<(u16, u16), (f64, Vec<(f64, String)>)> = BTreeMap::new();
+        for k in 0..repeats {
+            for a in &s.arrivals {
+                let g = groups.entry((a.stream, a.model.0)).or_insert((a.slo_ms, Vec::new()));
+                let t = (a.arrival_ms - t0 + f64::from(k) * span_ms) / f;
+                g.1.push((t, s.device.models[a.model.index()].name.clone()));
+            }
+        }
+        let streams = groups
+            .into_iter()
+            .map(|((stream, model), (slo_ms, events))| Stream {
+                name: format!("s{stream}m{model}"),
+                model: None,
+                arrival: Arrival::Trace {
+                    file: "replay".into(),
+                    events: Arc::new(events),
+                },
+                slo: Slo::Ms(slo_ms),
+            })
+            .collect();
+        let w = Workload {
+            name: "guard-replay".into(),
+            description: String::new(),
+            duration_s: span_ms * f64::from(repeats) / f / 1000.0,
+            load: None,
+            streams,
+        };
+        let Ok(w) = w.resolve(&s.device, None, "guard replay") else {
+            return none;
+        };
+        let objectives: Vec<f64> = candidates
+            .iter()
+            .map(|c| {
+                let mut p = WithOrder((c.make)(), order);
+                simulate(&s.device, &w, &mut p, &sim).objective
+            })
+            .collect();
+        let best = objectives
+            .iter()
+            .copied()
+            .filter(|o| o.is_finite())
+            .fold(f64::INFINITY, f64::min);
+        if !(best.is_finite() && best > 0.0) {
+            return none;
+        }
+        for (r, o) in regret.iter_mut().zip(&objectives) {
+            *r = r.max(if o.is_finite() { o / best } else { f64::INFINITY });
+        }
+    }
+    let objectives = regret;
     Verdict {
         at_ms: s.at_ms,
         objectives: Some(objectives),
