@@ -95,8 +95,9 @@ pub const GUARD_PREFIX: &str = "guard:";
 
 /// The baselines the run-time guard may hand decisions to, besides the guarded policy: the ones
 /// that are most often the best baseline somewhere (README's table): the GPU-only deployment,
-/// the objective's greedy rule, Band's least slack and earliest finish.
-pub const GUARD_BASELINES: &[&str] = &["fastest-only", "objective-greedy", "least-slack", "earliest-finish"];
+/// the objective's greedy rule and Band's least slack. (Earliest finish is least slack's
+/// placement; under the guard, which keeps one queue order for the run, the two decide alike.)
+pub const GUARD_BASELINES: &[&str] = &["fastest-only", "objective-greedy", "least-slack"];
 
 /// `name` (a baseline, `drl[:objective]` or a policy file) under the run-time guard
 /// ([`cosched_sim::guard`]), with [`GUARD_BASELINES`] as the other candidates. `config.weights`

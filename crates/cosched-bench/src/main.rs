@@ -157,6 +157,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 // device and objective.
                 if cosched::policies::has_pretrained(&inputs.device.name, &common.objective) {
                     names.push(format!("drl:{}", common.objective));
+                    // And under the run-time guard, side by side.
+                    names.push(format!("{}drl:{}", cosched::policies::GUARD_PREFIX, common.objective));
                 }
                 names
             } else {

@@ -291,6 +291,13 @@ fn every_device_has_a_pretrained_policy_that_runs_and_joins_compare() {
             drl["arrived"],
             drl["completed"].as_u64().unwrap() + drl["unfinished"].as_u64().unwrap()
         );
+        let guarded = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["policy"] == "guard(drl:balanced)")
+            .unwrap_or_else(|| panic!("{device}: compare has no guarded drl"));
+        assert_eq!(guarded["arrived"], drl["arrived"], "same arrivals for every policy");
     }
 }
 

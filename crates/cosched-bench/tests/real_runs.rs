@@ -207,3 +207,31 @@ fn run_refuses_a_bad_tolerance_and_profile_refuses_device_without_quick() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--quick"));
 }
+
+/// The run-time guard in a real run: replays on a background thread, every arrival still
+/// counted once, the report names the guarded policy.
+#[test]
+fn a_guarded_real_run_counts_every_arrival_once() {
+    let dir = tmp("guard");
+    let r = report(
+        &[
+            "run",
+            "--models",
+            &models(),
+            "--device",
+            "host-cpu",
+            "--workload",
+            "multi-stream",
+            "--load",
+            "0.3",
+            "--duration",
+            "6",
+            "--policy",
+            "guard:drl",
+        ],
+        &dir.join("r.json"),
+    );
+    assert_eq!(r["policy"], "guard(drl:balanced)");
+    assert_eq!(u(&r, "arrived"), u(&r, "completed") + u(&r, "unfinished"));
+    assert!(u(&r, "arrived") > 50);
+}

@@ -459,9 +459,10 @@ pub fn drive(
                     sleep_until(start + Duration::from_secs_f64(t / 1000.0));
                 }
             }
-            None if outstanding > 0 && now < end_arrivals => {
-                // Only closed loops are left; they resubmit themselves, and a failed or refused
-                // request comes back through the heap at the next poll.
+            None if now < end_arrivals => {
+                // Only closed loops are left (they resubmit themselves, and a failed or refused
+                // request comes back through the heap at the next poll), or nothing is: the run
+                // still lasts the whole window, as in the simulator.
                 let left = Duration::from_secs_f64(((end_arrivals - now) / 1000.0).max(0.0));
                 std::thread::sleep(left.min(EVENT_POLL));
             }

@@ -19,7 +19,7 @@ use cosched_core::{
     RequestId, Slo, Stream, Workload,
 };
 use crossbeam_channel::{Receiver, Sender, TrySendError};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 /// Builds a fresh instance of a candidate policy (for each replay).
@@ -53,6 +53,10 @@ pub struct GuardConfig {
     /// policy that is best at the recent load but collapses when traffic grows a little (as
     /// the GPU-only placement does) is not chosen on a calm stretch.
     pub stress: Vec<f64>,
+    /// A candidate's score is its worst regret over this many recent judgements, so that a
+    /// policy that collapsed in the last burst is not trusted again in the next calm stretch
+    /// (3 did no better than 1 on the validation scenarios, see docs/guard.md).
+    pub memory: u32,
     /// The objective the replays are scored on.
     pub weights: ObjectiveWeights,
     /// Judge on a background thread (real runs) instead of inline (the simulator).
@@ -69,6 +73,7 @@ impl Default for GuardConfig {
             margin: 0.03,
             repeats: 2,
             stress: vec![1.0, 1.5],
+            memory: 1,
             weights: ObjectiveWeights::BALANCED,
             background: false,
             seed: 0x6a41,
@@ -143,6 +148,8 @@ impl Measured {
 /// What a judgement needs, copied so that it can run elsewhere.
 struct Snapshot {
     at_ms: f64,
+    /// Requests decided but not finished: the queues as they are, replayed first.
+    in_flight: Vec<Seen>,
     arrivals: Vec<Seen>,
     device: DeviceProfile,
 }
@@ -202,6 +209,10 @@ fn judge(s: &Snapshot, candidates: &[Candidate], order: QueueOrder, config: &Gua
     for &f in stress {
         let f = f.max(1e-3);
         let mut groups: BTreeMap<(u16, u16), (f64, Vec<(f64, String)>)> = BTreeMap::new();
+        for a in &s.in_flight {
+            let g = groups.entry((a.stream, a.model.0)).or_insert((a.slo_ms, Vec::new()));
+            g.1.push((0.0, s.device.models[a.model.index()].name.clone()));
+        }
         for k in 0..repeats {
             for a in &s.arrivals {
                 let g = groups.entry((a.stream, a.model.0)).or_insert((a.slo_ms, Vec::new()));
@@ -269,10 +280,12 @@ pub struct Guard {
     order: QueueOrder,
     config: GuardConfig,
     recent: VecDeque<Seen>,
+    in_flight: HashMap<u64, Seen>,
     last_request: Option<RequestId>,
     next_judgement_ms: f64,
     measured: Measured,
     switches: Vec<PolicySwitch>,
+    history: VecDeque<Vec<f64>>,
     background: Option<(Sender<Snapshot>, Receiver<Verdict>)>,
 }
 
@@ -312,8 +325,10 @@ impl Guard {
             next_judgement_ms: config.period_ms,
             measured: Measured::new(device),
             recent: VecDeque::new(),
+            in_flight: HashMap::new(),
             last_request: None,
             switches: Vec::new(),
+            history: VecDeque::new(),
             live,
             candidates,
             config,
@@ -329,13 +344,21 @@ impl Guard {
     fn snapshot(&self, now_ms: f64) -> Snapshot {
         Snapshot {
             at_ms: now_ms,
+            in_flight: self.in_flight.values().copied().collect(),
             arrivals: self.recent.iter().copied().collect(),
             device: self.measured.corrected(&self.device),
         }
     }
 
     fn apply(&mut self, v: Verdict) {
-        let Some(obj) = v.objectives else { return };
+        let Some(latest) = v.objectives else { return };
+        self.history.push_back(latest);
+        while self.history.len() > self.config.memory.max(1) as usize {
+            self.history.pop_front();
+        }
+        let obj: Vec<f64> = (0..self.candidates.len())
+            .map(|c| self.history.iter().map(|h| h[c]).fold(f64::NEG_INFINITY, f64::max))
+            .collect();
         let best = (0..obj.len())
             .filter(|&i| obj[i].is_finite())
             .min_by(|&a, &b| obj[a].total_cmp(&obj[b]));
@@ -368,12 +391,14 @@ impl Policy for Guard {
         let r = &obs.request;
         if self.last_request != Some(r.id) {
             self.last_request = Some(r.id);
-            self.recent.push_back(Seen {
+            let seen = Seen {
                 arrival_ms: r.arrival_ms,
                 stream: r.stream.0,
                 model: r.model,
                 slo_ms: r.slo_ms,
-            });
+            };
+            self.recent.push_back(seen);
+            self.in_flight.insert(r.id.0, seen);
             while self
                 .recent
                 .front()
@@ -389,6 +414,9 @@ impl Policy for Guard {
         }
         if now >= self.next_judgement_ms {
             self.next_judgement_ms = now + self.config.period_ms;
+            // A request that failed never reports an outcome: forget it after a window.
+            let horizon = now - self.config.window_ms;
+            self.in_flight.retain(|_, a| a.arrival_ms >= horizon);
             let snap = self.snapshot(now);
             match &self.background {
                 Some((tx, _)) => match tx.try_send(snap) {
@@ -410,6 +438,7 @@ impl Policy for Guard {
 
     fn observe(&mut self, outcome: &Outcome) {
         self.measured.record(&self.device, outcome);
+        self.in_flight.remove(&outcome.request.0);
         for p in &mut self.live {
             p.observe(outcome);
         }
@@ -425,10 +454,12 @@ impl Policy for Guard {
         }
         self.active = 0;
         self.recent.clear();
+        self.in_flight.clear();
         self.last_request = None;
         self.next_judgement_ms = self.config.period_ms;
         self.measured = Measured::new(&self.device);
         self.switches.clear();
+        self.history.clear();
         if let Some((_, rx)) = &self.background {
             while rx.try_recv().is_ok() {}
         }

@@ -14,6 +14,9 @@
 //!
 //! Runs are deterministic: the same inputs and seed give the same report, byte for byte.
 //!
+//! The simulator is also the run-time guard's instrument ([`guard`]): a policy that replays the
+//! recent past under several candidate policies and hands its decisions to the best one.
+//!
 //! ```
 //! use cosched_core::{baseline, DeviceProfile, Workload};
 //! use cosched_sim::{simulate, SimConfig};
