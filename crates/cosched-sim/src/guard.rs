@@ -183,6 +183,9 @@ impl Policy for WithOrder {
     }
 }
 
+/// One stream of a replay: its deadline and its `(time ms, model name)` events.
+type ReplayStream = (f64, Vec<(f64, String)>);
+
 /// Replay `s` under every candidate.
 fn judge(s: &Snapshot, candidates: &[Candidate], order: QueueOrder, config: &GuardConfig) -> Verdict {
     let none = Verdict {
@@ -208,7 +211,7 @@ fn judge(s: &Snapshot, candidates: &[Candidate], order: QueueOrder, config: &Gua
     let mut regret = vec![1.0f64; candidates.len()];
     for &f in stress {
         let f = f.max(1e-3);
-        let mut groups: BTreeMap<(u16, u16), (f64, Vec<(f64, String)>)> = BTreeMap::new();
+        let mut groups: BTreeMap<(u16, u16), ReplayStream> = BTreeMap::new();
         for a in &s.in_flight {
             let g = groups.entry((a.stream, a.model.0)).or_insert((a.slo_ms, Vec::new()));
             g.1.push((0.0, s.device.models[a.model.index()].name.clone()));
