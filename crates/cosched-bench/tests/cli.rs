@@ -141,11 +141,17 @@ fn compare_writes_an_svg_and_marks_the_best_policy() {
     let stdout = String::from_utf8_lossy(&o.stdout);
     // The best policy is marked; ties are all marked (in 3 s the guard never judges, so the
     // guarded drl decides exactly as drl).
-    let marked: Vec<&str> = stdout.lines().filter(|l| l.contains(" * ") || l.ends_with('*')).collect();
+    let marked: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains(" * ") || l.ends_with('*'))
+        .collect();
     assert!(!marked.is_empty(), "a best policy is marked:\n{stdout}");
     let objective = |l: &str| l.split_whitespace().find_map(|w| w.parse::<f64>().ok()).unwrap();
     let first = objective(marked[0]);
-    assert!(marked.iter().all(|l| objective(l) == first), "only ties are marked together:\n{stdout}");
+    assert!(
+        marked.iter().all(|l| objective(l) == first),
+        "only ties are marked together:\n{stdout}"
+    );
     assert!(marked.len() <= 2, "{stdout}");
     // Not a terminal: no progress bar noise on stderr.
     assert!(stderr(&o).is_empty(), "stderr: {}", stderr(&o));
