@@ -53,7 +53,7 @@ pub struct EvalArgs {
     objective: String,
     /// Arrival window, seconds: replaces each workload's; with --scenarios, caps each
     /// scenario's own instead (default cap 10 s; a large value runs them in full).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     duration: Option<f64>,
     /// Write the table as Markdown to this file.
     #[arg(long)]
