@@ -1,4 +1,4 @@
-//! The command-line contract of DESIGN.md: exit codes, one-line errors, JSON reports,
+//! The command-line contract of docs/design.md: exit codes, one-line errors, JSON reports,
 //! determinism.
 
 use std::path::PathBuf;

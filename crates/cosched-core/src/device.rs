@@ -1,6 +1,6 @@
 //! Device profiles: the processors of a board and the latency of each model on each of them.
 //!
-//! The format is the `devices/*.toml` format of DESIGN.md. Parsing is strict (unknown keys are
+//! The format is the `devices/*.toml` format of docs/design.md. Parsing is strict (unknown keys are
 //! errors, so a typo cannot silently fall back to a default) and every error names the file and
 //! the field.
 

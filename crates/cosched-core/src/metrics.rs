@@ -1,4 +1,4 @@
-//! Run metrics and the run report of DESIGN.md.
+//! Run metrics and the run report of docs/design.md.
 
 use crate::device::DeviceProfile;
 use crate::objective::ObjectiveWeights;
@@ -51,7 +51,7 @@ pub struct StreamReport {
     pub mean_latency_ms: f64,
 }
 
-/// The report of one run (`--json`), the schema of DESIGN.md.
+/// The report of one run (`--json`), the schema of docs/design.md.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunReport {
     /// Policy name.

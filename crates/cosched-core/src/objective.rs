@@ -21,7 +21,7 @@ pub struct ObjectiveWeights {
 }
 
 impl ObjectiveWeights {
-    /// DESIGN.md's default.
+    /// docs/design.md's default.
     pub const BALANCED: ObjectiveWeights = ObjectiveWeights {
         latency: 1.0,
         violation: 4.0,

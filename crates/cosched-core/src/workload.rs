@@ -1,4 +1,4 @@
-//! Workloads: streams of inference requests, from the TOML format of DESIGN.md or built in.
+//! Workloads: streams of inference requests, from the TOML format of docs/design.md or built in.
 
 use crate::device::DeviceProfile;
 use crate::error::{positive, positive_below, ConfigError};

@@ -116,7 +116,7 @@ fn tiny_run_counts_and_objective_by_hand() {
     // 0.8 J over 4 completions.
     close(r.energy_j, 0.8, 1e-12);
     close(r.energy_per_inference_mj, 200.0, 1e-12);
-    // DESIGN.md: mean_latency_over_slo + 4 x slo_violation_rate + energy_per_inference / reference_energy
+    // docs/design.md: mean_latency_over_slo + 4 x slo_violation_rate + energy_per_inference / reference_energy
     //          = 0.92 + 1.6 + 0.2 / 0.05 = 6.52
     close(r.objective, 6.52, 1e-12);
     assert_eq!(r.objective_weights, ObjectiveWeights::BALANCED);

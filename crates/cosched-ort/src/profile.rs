@@ -432,7 +432,7 @@ pub fn worker_interference(
     ))
 }
 
-/// Write a device profile (DESIGN.md format, checked by parsing it back) from measurements.
+/// Write a device profile (docs/design.md format, checked by parsing it back) from measurements.
 ///
 /// A processor's `slots` is the smallest maximum concurrency over its models (what it can run
 /// at once without p99 blowing up); `max_batch` is the largest batch timed if any model on it
