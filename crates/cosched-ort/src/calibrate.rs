@@ -11,6 +11,7 @@
 
 use crate::error::ExecError;
 use crate::executor::{Executor, ExecutorConfig};
+use crate::profile::mean_cv;
 use cosched_core::{DeviceProfile, ModelId, Observation, Policy, ProcessorId};
 use rand::SeedableRng;
 use std::path::Path;
@@ -107,13 +108,6 @@ struct PairStats {
 
 /// Per model, per processor.
 type Measured = Vec<Vec<Option<PairStats>>>;
-
-fn mean_cv(xs: &[f64]) -> (f64, f64) {
-    let n = xs.len() as f64;
-    let mean = xs.iter().sum::<f64>() / n;
-    let var = xs.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (n - 1.0).max(1.0);
-    (mean, if mean > 0.0 { var.sqrt() / mean } else { 0.0 })
-}
 
 /// Processors that are the same silicon as an earlier one: measuring one of them is enough.
 fn twin_of(device: &DeviceProfile, p: usize) -> Option<usize> {

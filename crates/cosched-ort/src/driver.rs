@@ -196,10 +196,6 @@ impl<'w> Arrivals<'w> {
     fn peek_ms(&self) -> Option<f64> {
         self.heap.peek().map(|a| a.t_ms)
     }
-
-    fn is_closed(&self, stream: usize) -> bool {
-        matches!(self.w.streams[stream].arrival, ResolvedArrival::Closed { .. })
-    }
 }
 
 /// What the completion callbacks tell the driver, in the order it happened.
@@ -208,13 +204,17 @@ enum Event {
     /// here and is being submitted from the callback (a `Refused` follows if that fails).
     Done { c: Completion, resubmitted: bool },
     /// A closed loop's resubmission was refused.
-    Refused {
-        stream: usize,
-        model: ModelId,
-        t_ms: f64,
-        slo_ms: f64,
-        error: SubmitError,
-    },
+    Refused(Refusal),
+}
+
+/// A request the executor did not accept.
+struct Refusal {
+    stream: usize,
+    model: ModelId,
+    /// When, ms since the start of the run.
+    t_ms: f64,
+    slo_ms: f64,
+    error: SubmitError,
 }
 
 /// A closed-loop stream that resubmits from its own completion callback, on the worker that
@@ -252,31 +252,27 @@ impl ClosedLoop {
             self.submitter
                 .submit_shared(self.model, stream, self.slo_ms, self.inputs.clone(), self.reply())
         {
-            let _ = self.tx.send(Event::Refused {
+            let _ = self.tx.send(Event::Refused(Refusal {
                 stream: self.stream,
                 model: self.model,
                 t_ms: (Instant::now() - self.start).as_secs_f64() * 1000.0,
                 slo_ms: self.slo_ms,
                 error,
-            });
+            }));
         }
     }
 }
 
 /// A refused request counts as unfinished; a refused closed-loop request would stall its
-/// stream, so it comes back 1 ms later (inside the window).
-fn refused(
-    rejected_at: &mut Vec<(usize, f64, f64)>,
-    arrivals: &mut Arrivals,
-    stream: usize,
-    model: ModelId,
-    t_ms: f64,
-    slo_ms: f64,
-    end_ms: f64,
-) {
-    rejected_at.push((stream, t_ms, slo_ms));
-    if arrivals.is_closed(stream) && t_ms + 1.0 < end_ms {
-        arrivals.push(t_ms + 1.0, stream, model);
+/// stream, so it comes back 1 ms later (inside the window). A full queue or a shutdown is
+/// expected; anything else is logged.
+fn refused(r: Refusal, closed: bool, end_ms: f64, rejected_at: &mut Vec<(usize, f64, f64)>, arrivals: &mut Arrivals) {
+    if !matches!(r.error, SubmitError::Overloaded { .. } | SubmitError::ShuttingDown) {
+        tracing::error!("submit failed: {}", r.error);
+    }
+    rejected_at.push((r.stream, r.t_ms, r.slo_ms));
+    if closed && r.t_ms + 1.0 < end_ms {
+        arrivals.push(r.t_ms + 1.0, r.stream, r.model);
     }
 }
 
@@ -364,16 +360,17 @@ pub fn drive(
     let mut record = |c: Completion, metrics: &mut MetricsRecorder| -> (usize, ModelId, bool) {
         let stream = c.stream.index();
         let latency = c.end_ms - c.arrival_ms;
-        let ok = matches!((&c.result, c.processor), (Ok(_), Some(_)));
-        match c.processor {
-            Some(p) if ok => {
+        let ok = match (&c.result, c.processor) {
+            (Ok(_), Some(p)) => {
                 metrics.completion(stream, p.index(), latency, c.slo_ms);
+                true
             }
             _ => {
                 failed += 1;
                 metrics.unfinished(stream, latency, c.slo_ms);
+                false
             }
-        }
+        };
         (stream, c.model, ok)
     };
     // Every event keeps the counts exact: a resubmission is counted as an arrival with the
@@ -397,18 +394,10 @@ pub fn drive(
                 }
             }
         }
-        Event::Refused {
-            stream,
-            model,
-            t_ms,
-            slo_ms,
-            error,
-        } => {
+        Event::Refused(r) => {
             *outstanding -= 1;
-            if !matches!(error, SubmitError::Overloaded { .. } | SubmitError::ShuttingDown) {
-                tracing::error!("submit failed: {error}");
-            }
-            refused(rejected_at, arrivals, stream, model, t_ms, slo_ms, end_arrivals);
+            let closed = loops[r.stream].is_some();
+            refused(r, closed, end_arrivals, rejected_at, arrivals);
         }
     };
     loop {
@@ -435,12 +424,21 @@ pub fn drive(
                 };
                 match exec.submit_shared(a.model, StreamId(a.stream as u16), slo, input, reply) {
                     Ok(_) => outstanding += 1,
-                    Err(e) => {
-                        if !matches!(e, SubmitError::Overloaded { .. }) {
-                            tracing::error!("submit failed: {e}");
-                        }
-                        let t = since(Instant::now());
-                        refused(&mut rejected_at, &mut arrivals, a.stream, a.model, t, slo, end_arrivals);
+                    Err(error) => {
+                        let r = Refusal {
+                            stream: a.stream,
+                            model: a.model,
+                            t_ms: since(Instant::now()),
+                            slo_ms: slo,
+                            error,
+                        };
+                        refused(
+                            r,
+                            loops[a.stream].is_some(),
+                            end_arrivals,
+                            &mut rejected_at,
+                            &mut arrivals,
+                        );
                     }
                 }
                 let f = (now / end_arrivals).clamp(0.0, 1.0);
@@ -511,11 +509,9 @@ pub fn drive(
                     outstanding += 1;
                 }
             }
-            Ok(Event::Refused {
-                stream, t_ms, slo_ms, ..
-            }) => {
+            Ok(Event::Refused(r)) => {
                 outstanding -= 1;
-                rejected_at.push((stream, t_ms, slo_ms));
+                rejected_at.push((r.stream, r.t_ms, r.slo_ms));
             }
             Err(_) => {
                 tracing::error!("{outstanding} requests never answered (a bug)");

@@ -98,7 +98,8 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-fn mean_cv(xs: &[f64]) -> (f64, f64) {
+/// Mean and coefficient of variation (sample standard deviation over the mean).
+pub(crate) fn mean_cv(xs: &[f64]) -> (f64, f64) {
     let n = xs.len().max(1) as f64;
     let mean = xs.iter().sum::<f64>() / n;
     let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);

@@ -207,32 +207,33 @@ fn judge(s: &Snapshot, candidates: &[Candidate], order: QueueOrder, config: &Gua
     } else {
         &config.stress
     };
+    // The replay at the recent load, grouped once; each stress factor only rescales its times.
+    let mut groups: BTreeMap<(u16, u16), ReplayStream> = BTreeMap::new();
+    for a in &s.in_flight {
+        let g = groups.entry((a.stream, a.model.0)).or_insert((a.slo_ms, Vec::new()));
+        g.1.push((0.0, s.device.models[a.model.index()].name.clone()));
+    }
+    for k in 0..repeats {
+        for a in &s.arrivals {
+            let g = groups.entry((a.stream, a.model.0)).or_insert((a.slo_ms, Vec::new()));
+            let t = a.arrival_ms - t0 + f64::from(k) * span_ms;
+            g.1.push((t, s.device.models[a.model.index()].name.clone()));
+        }
+    }
     // regret[c]: candidate c's worst ratio to the best candidate over the stress loads.
     let mut regret = vec![1.0f64; candidates.len()];
     for &f in stress {
         let f = f.max(1e-3);
-        let mut groups: BTreeMap<(u16, u16), ReplayStream> = BTreeMap::new();
-        for a in &s.in_flight {
-            let g = groups.entry((a.stream, a.model.0)).or_insert((a.slo_ms, Vec::new()));
-            g.1.push((0.0, s.device.models[a.model.index()].name.clone()));
-        }
-        for k in 0..repeats {
-            for a in &s.arrivals {
-                let g = groups.entry((a.stream, a.model.0)).or_insert((a.slo_ms, Vec::new()));
-                let t = (a.arrival_ms - t0 + f64::from(k) * span_ms) / f;
-                g.1.push((t, s.device.models[a.model.index()].name.clone()));
-            }
-        }
         let streams = groups
-            .into_iter()
+            .iter()
             .map(|((stream, model), (slo_ms, events))| Stream {
                 name: format!("s{stream}m{model}"),
                 model: None,
                 arrival: Arrival::Trace {
                     file: "replay".into(),
-                    events: Arc::new(events),
+                    events: Arc::new(events.iter().map(|(t, m)| (t / f, m.clone())).collect()),
                 },
-                slo: Slo::Ms(slo_ms),
+                slo: Slo::Ms(*slo_ms),
             })
             .collect();
         let w = Workload {
@@ -264,10 +265,9 @@ fn judge(s: &Snapshot, candidates: &[Candidate], order: QueueOrder, config: &Gua
             *r = r.max(if o.is_finite() { o / best } else { f64::INFINITY });
         }
     }
-    let objectives = regret;
     Verdict {
         at_ms: s.at_ms,
-        objectives: Some(objectives),
+        objectives: Some(regret),
     }
 }
 
