@@ -39,6 +39,15 @@ pub struct Candidate {
 pub struct GuardConfig {
     /// Time between two judgements, ms.
     pub period_ms: f64,
+    /// Time of the first judgement, ms: the policy a run starts with is judged early, on
+    /// little history, because a wrong start costs a whole `period` of growing queues.
+    pub first_ms: f64,
+    /// After a switch, the next judgement comes this soon (ms), so that a switch made on a
+    /// calm stretch is undone before the queues it lets grow cost the rest of the run.
+    pub probation_ms: f64,
+    /// A replay spans at least this long (ms): the recent window is repeated until it does,
+    /// so that a judgement made on a short history still shows where a queue is heading.
+    pub horizon_ms: f64,
     /// How much of the recent past is replayed, ms.
     pub window_ms: f64,
     /// A candidate takes over only when its replayed objective is this fraction below the live
@@ -69,6 +78,9 @@ impl Default for GuardConfig {
     fn default() -> Self {
         GuardConfig {
             period_ms: 5_000.0,
+            first_ms: 1_000.0,
+            probation_ms: 1_000.0,
+            horizon_ms: 10_000.0,
             window_ms: 10_000.0,
             margin: 0.03,
             repeats: 2,
@@ -197,7 +209,10 @@ fn judge(s: &Snapshot, candidates: &[Candidate], order: QueueOrder, config: &Gua
     };
     // One trace stream per (stream, model): a trace stream has one deadline rule.
     let span_ms = (s.at_ms - t0).max(1e-3);
-    let repeats = config.repeats.max(1);
+    let repeats = config
+        .repeats
+        .max(1)
+        .max((config.horizon_ms / span_ms).ceil().min(1000.0) as u32);
     let sim = SimConfig {
         weights: config.weights,
         ..SimConfig::with_seed(config.seed)
@@ -325,7 +340,7 @@ impl Guard {
             device: device.clone(),
             active: 0,
             order,
-            next_judgement_ms: config.period_ms,
+            next_judgement_ms: config.first_ms,
             measured: Measured::new(device),
             recent: VecDeque::new(),
             in_flight: HashMap::new(),
@@ -337,6 +352,21 @@ impl Guard {
             config,
             background,
         }
+    }
+
+    /// The guard reported under another name (a learned policy guarded by default keeps its
+    /// own).
+    pub fn with_name(mut self, name: impl Into<String>) -> Guard {
+        self.name = name.into();
+        self
+    }
+
+    /// The name of candidate `i` (0: the guarded policy).
+    ///
+    /// # Panics
+    /// When there is no such candidate.
+    pub fn candidate_name(&self, i: usize) -> &str {
+        &self.candidates[i].name
     }
 
     /// The candidate deciding now.
@@ -353,8 +383,9 @@ impl Guard {
         }
     }
 
-    fn apply(&mut self, v: Verdict) {
-        let Some(latest) = v.objectives else { return };
+    /// Whether the decisions moved.
+    fn apply(&mut self, v: Verdict) -> bool {
+        let Some(latest) = v.objectives else { return false };
         self.history.push_back(latest);
         while self.history.len() > self.config.memory.max(1) as usize {
             self.history.pop_front();
@@ -365,7 +396,7 @@ impl Guard {
         let best = (0..obj.len())
             .filter(|&i| obj[i].is_finite())
             .min_by(|&a, &b| obj[a].total_cmp(&obj[b]));
-        let Some(best) = best else { return };
+        let Some(best) = best else { return false };
         let current = obj[self.active];
         if best != self.active && (!current.is_finite() || obj[best] < current * (1.0 - self.config.margin)) {
             self.switches.push(PolicySwitch {
@@ -380,7 +411,9 @@ impl Guard {
                     .collect(),
             });
             self.active = best;
+            return true;
         }
+        false
     }
 }
 
@@ -412,7 +445,9 @@ impl Policy for Guard {
         }
         if let Some((_, rx)) = &self.background {
             if let Ok(v) = rx.try_recv() {
-                self.apply(v);
+                if self.apply(v) {
+                    self.next_judgement_ms = self.next_judgement_ms.min(now + self.config.probation_ms);
+                }
             }
         }
         if now >= self.next_judgement_ms {
@@ -427,12 +462,16 @@ impl Policy for Guard {
                     Ok(()) | Err(TrySendError::Full(_)) => {}
                     Err(TrySendError::Disconnected(s)) => {
                         let v = judge(&s, &self.candidates, self.order, &self.config);
-                        self.apply(v);
+                        if self.apply(v) {
+                            self.next_judgement_ms = now + self.config.probation_ms;
+                        }
                     }
                 },
                 None => {
                     let v = judge(&snap, &self.candidates, self.order, &self.config);
-                    self.apply(v);
+                    if self.apply(v) {
+                        self.next_judgement_ms = now + self.config.probation_ms;
+                    }
                 }
             }
         }
@@ -459,7 +498,7 @@ impl Policy for Guard {
         self.recent.clear();
         self.in_flight.clear();
         self.last_request = None;
-        self.next_judgement_ms = self.config.period_ms;
+        self.next_judgement_ms = self.config.first_ms;
         self.measured = Measured::new(&self.device);
         self.switches.clear();
         self.history.clear();

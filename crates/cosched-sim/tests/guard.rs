@@ -59,8 +59,8 @@ fn a_guard_leaves_a_poor_policy_for_a_better_one_and_says_when() {
     let first = r.policy_switches.first().expect("the guard switches");
     assert_eq!((first.from.as_str(), first.to.as_str()), ("round-robin", "least-slack"));
     assert!(
-        (first.at_s - 5.0).abs() < 0.1,
-        "first judgement after one period: {}",
+        (first.at_s - GuardConfig::default().first_ms / 1000.0).abs() < 0.1,
+        "the first judgement comes early: {}",
         first.at_s
     );
     assert_eq!(first.predicted.len(), 2);
@@ -97,4 +97,44 @@ fn a_background_guard_counts_every_arrival_once() {
     assert_eq!(r.arrived, r.completed + r.unfinished);
     assert!(r.arrived > 1000);
     assert_eq!(g.name(), "guard(round-robin)");
+}
+
+/// A switch that goes wrong is reviewed after the probation, not a whole period later.
+#[test]
+fn after_a_switch_the_next_judgement_comes_after_the_probation() {
+    let device = DeviceProfile::builtin("android-flagship").unwrap();
+    let mut w = cosched_core::scenario::generate(&device, 2000, 9);
+    w.duration_s = 60.0;
+    let w = w.resolve(&device, Some(0.8), "scn-2000-9").unwrap();
+    let config = GuardConfig {
+        period_ms: 5_000.0,
+        first_ms: 2_000.0,
+        probation_ms: 700.0,
+        // Any difference moves the decisions, so that switches are frequent.
+        margin: 0.0,
+        ..GuardConfig::default()
+    };
+    // Two placements that are about as poor as each other take turns.
+    let cands = vec![candidate("round-robin", &device), candidate("random", &device)];
+    let mut g = Guard::new(&device, cands, config);
+    let r = simulate(&device, &w, &mut g, &SimConfig::with_seed(4));
+    assert_eq!(r.arrived, r.completed + r.unfinished);
+    let at: Vec<f64> = r.policy_switches.iter().map(|s| s.at_s).collect();
+    assert!(at.len() >= 2, "the premise: the guard switches more than once: {at:?}");
+    // Judgements at first_ms, then every period until a switch.
+    let k = (at[0] - 2.0) / 5.0;
+    assert!((k - k.round()).abs() * 5.0 < 0.1, "first judgement at first_ms: {at:?}");
+    // A switch is followed by a judgement after the probation: later switches come 0.7 s
+    // after the one before, or (when that judgement kept the decisions) 0.7 + k * 5 s.
+    for pair in at.windows(2) {
+        let k = (pair[1] - pair[0] - 0.7) / 5.0;
+        assert!(
+            (k - k.round()).abs() * 5.0 < 0.1,
+            "a judgement outside probation and period: {at:?}"
+        );
+    }
+    assert!(
+        at.windows(2).any(|p| (p[1] - p[0] - 0.7).abs() < 0.1),
+        "no switch was reviewed at the probation: {at:?}"
+    );
 }
