@@ -61,6 +61,45 @@ pub struct TrainArgs {
     /// loses fewer evaluation cases to the baselines than anything trained).
     #[arg(long, default_value = "auto")]
     prior: String,
+    /// Where the randomised episodes come from: SEED:COUNT (scenarios 0..COUNT of a training
+    /// seed of the scenario generator, docs/scenarios.md) or `mixes` (the older random mixes).
+    #[arg(long, default_value = "1000:1000")]
+    train_scenarios: String,
+    /// Fraction of episodes drawn from --train-scenarios; the rest run --workloads.
+    #[arg(long, default_value_t = 0.5)]
+    scenario_fraction: f64,
+    /// What the weights are selected on: SEED:COUNT (generated scenarios of a validation seed,
+    /// at loads 0.5, 0.8 and 0.95) or `workloads` (the training workloads and four random
+    /// mixes, which favours what was trained on).
+    #[arg(long, default_value = "2500:10")]
+    validation: String,
+    /// Simulated seconds of each selection case (a scenario's own window when shorter).
+    #[arg(long)]
+    eval_duration: Option<f64>,
+    /// Weights are kept only if no selection case is worse than the untrained prior's by more
+    /// than this fraction.
+    #[arg(long)]
+    max_case_regression: Option<f64>,
+    /// Randomised boards: each latency and power of an episode's true board is the profile's
+    /// times U(1 - P, 1 + P) (default 0.2).
+    #[arg(long)]
+    perturb: Option<f64>,
+}
+
+/// `SEED:COUNT` of a scenario family, or `None` for the keyword `off`.
+fn family(flag: &str, value: &str, off: &str) -> Result<Option<(u64, u64)>, BadInput> {
+    if value == off {
+        return Ok(None);
+    }
+    let parsed = value
+        .split_once(':')
+        .and_then(|(s, n)| Some((s.trim().parse::<u64>().ok()?, n.trim().parse::<u64>().ok()?)));
+    match parsed {
+        Some((seed, count)) if (1..=100_000).contains(&count) => Ok(Some((seed, count))),
+        _ => Err(BadInput(format!(
+            "{flag}: expected SEED:COUNT (COUNT in 1..=100000) or {off}, got \"{value}\""
+        ))),
+    }
 }
 
 /// Train and save.
@@ -94,6 +133,34 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     for (name, w) in &cfg.workloads {
         w.resolve(&cfg.device, None, name)
             .map_err(|e| BadInput(e.to_string()))?;
+    }
+    cfg.train_family = family("--train-scenarios", &args.train_scenarios, "mixes")?;
+    cfg.validation = family("--validation", &args.validation, "workloads")?;
+    if !(0.0..=1.0).contains(&args.scenario_fraction) {
+        return Err(BadInput(format!(
+            "--scenario-fraction: must be in [0, 1], got {}",
+            args.scenario_fraction
+        ))
+        .into());
+    }
+    cfg.random_mix_fraction = args.scenario_fraction;
+    if let Some(d) = args.eval_duration {
+        if !(d.is_finite() && (1.0..=600.0).contains(&d)) {
+            return Err(BadInput(format!("--eval-duration: must be 1-600 seconds, got {d}")).into());
+        }
+        cfg.eval_duration_s = d;
+    }
+    if let Some(p) = args.perturb {
+        if !(p.is_finite() && (0.0..0.9).contains(&p)) {
+            return Err(BadInput(format!("--perturb: must be in [0, 0.9), got {p}")).into());
+        }
+        cfg.perturb = p;
+    }
+    if let Some(r) = args.max_case_regression {
+        if !(r.is_finite() && r >= 0.0) {
+            return Err(BadInput(format!("--max-case-regression: must be a fraction >= 0, got {r}")).into());
+        }
+        cfg.max_case_regression = r;
     }
     cfg.objective_name = args.objective.clone();
     cfg.weights = weights;
@@ -133,7 +200,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     cfg.checkpoint_dir = Some(checkpoint.clone());
     cfg.resume_from = args.resume.then(|| checkpoint.clone());
     let command = format!(
-        "cosched-bench train --device {} --objective {} --steps {} --seed {} --restarts {} --hidden {} --gamma {} --learning-rate {} --prior {}{}",
+        "cosched-bench train --device {} --objective {} --steps {} --seed {} --restarts {} --hidden {} --gamma {} --learning-rate {} --prior {} --train-scenarios {} --scenario-fraction {} --validation {} --eval-duration {} --max-case-regression {} --perturb {}{}",
         cfg.device.name,
         args.objective,
         args.steps,
@@ -143,6 +210,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         cfg.gamma,
         cfg.learning_rate,
         args.prior,
+        args.train_scenarios,
+        args.scenario_fraction,
+        args.validation,
+        cfg.eval_duration_s,
+        cfg.max_case_regression,
+        cfg.perturb,
         if args.workloads.is_empty() {
             String::new()
         } else {

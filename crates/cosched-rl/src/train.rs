@@ -23,6 +23,13 @@ use std::sync::Arc;
 /// Built-in workloads kept out of training, to measure generalisation to mixes never seen.
 pub const HELD_OUT_WORKLOADS: &[&str] = &["mixed-slo", "bursty-multitenant"];
 
+/// The scenario seed training episodes are drawn from by default (training family).
+pub const TRAIN_FAMILY: u64 = 1000;
+
+/// The scenario seed the weights are selected on by default: in the validation family, and
+/// apart from seed 2000, which design choices are measured on (docs/drl-evaluation.md).
+pub const SELECTION_FAMILY: u64 = 2500;
+
 /// A request's cost is clipped here before it becomes a reward: under overload a single
 /// request can cost hundreds of deadlines, which would swamp every gradient.
 const MAX_REQUEST_COST: f64 = 12.0;
@@ -90,6 +97,15 @@ pub struct TrainConfig {
     /// of random models of the profile, Poisson, periodic or bursty (MMPP) arrivals, deadlines
     /// of 2-15x the model's fastest latency. Evaluation uses the named workloads only.
     pub random_mix_fraction: f64,
+    /// Where those randomised episodes come from: scenarios `0..train_family.1` of seed
+    /// `train_family.0` of the scenario generator (docs/scenarios.md: training seeds are
+    /// 1000-1999), one drawn per episode. `None`: the older random mixes of
+    /// [`random_workload`].
+    pub train_family: Option<(u64, u64)>,
+    /// What the weights are selected on: scenarios `0..validation.1` of seed `validation.0`
+    /// (a validation seed, 2000-2999), at `eval_loads`. `None`: the training workloads and
+    /// `eval_random_mixes` random mixes, as before (selection then favours what was trained on).
+    pub validation: Option<(u64, u64)>,
     /// Name of the objective (`balanced`, `latency`, `energy`, or the weights).
     pub objective_name: String,
     /// Objective weights: the reward is minus each request's share of this objective.
@@ -161,6 +177,8 @@ impl TrainConfig {
             device,
             workloads,
             random_mix_fraction: 0.5,
+            train_family: Some((TRAIN_FAMILY, 1000)),
+            validation: Some((SELECTION_FAMILY, 10)),
             objective_name: "balanced".into(),
             weights: ObjectiveWeights::BALANCED,
             steps: 500_000,
@@ -494,7 +512,13 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
         // third of training), duration, and a board that differs a little from the profile.
         let random_mix;
         let (name, w) = if rng.random_bool(cfg.random_mix_fraction.clamp(0.0, 1.0)) {
-            random_mix = ("random-mix".to_string(), random_workload(device, &mut rng));
+            let w = match cfg.train_family {
+                Some((seed, count)) => {
+                    cosched_core::scenario::generate(device, seed, rng.random_range(0..count.max(1)))
+                }
+                None => random_workload(device, &mut rng),
+            };
+            random_mix = (w.name.clone(), w);
             (&random_mix.0, &random_mix.1)
         } else {
             let (n, w) = &cfg.workloads[rng.random_range(0..cfg.workloads.len())];
@@ -823,6 +847,18 @@ type EvalSet = Vec<(String, f64, cosched_core::ResolvedWorkload)>;
 
 fn eval_cases(cfg: &TrainConfig) -> Result<EvalSet, RlError> {
     let mut out = Vec::new();
+    if let Some((seed, count)) = cfg.validation {
+        for mut w in cosched_core::scenario::generate_set(&cfg.device, seed, count) {
+            w.duration_s = w.duration_s.min(cfg.eval_duration_s);
+            for &load in &cfg.eval_loads {
+                let r = w
+                    .resolve(&cfg.device, Some(load), &w.name)
+                    .map_err(|e| RlError::Config(e.to_string()))?;
+                out.push((w.name.clone(), load, r));
+            }
+        }
+        return Ok(out);
+    }
     for (name, w) in &cfg.workloads {
         let mut w = w.clone();
         w.duration_s = cfg.eval_duration_s;
