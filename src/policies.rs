@@ -58,40 +58,104 @@ pub fn has_pretrained(device: &str, objective: &str) -> bool {
     PRETRAINED.iter().any(|(n, _)| *n == want)
 }
 
-/// Turn a policy name into a policy for `device`.
-///
-/// - a baseline name (`least-slack`, ...), with `weights` for those that use them;
-/// - `drl` or `drl:<objective>`: the pretrained policy of the device (`policies/<device>-<objective>.policy`,
-///   compiled in);
-/// - anything else that exists on disk: a policy file, checked against the device.
+/// The clock a policy will decide on, which decides where the run-time guard judges: inline
+/// at virtual instants in the simulator (deterministic runs), on a background thread on the
+/// wall clock (real runs: off the dispatch path).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Clock {
+    /// The simulator's virtual time.
+    #[default]
+    Virtual,
+    /// Real runs.
+    Wall,
+}
+
+/// Turn a policy name into a policy for `device`, to run in the simulator (see
+/// [`resolve_policy_on`]).
 ///
 /// ```
 /// use cosched::{policies::resolve_policy, DeviceProfile, ObjectiveWeights};
 /// let device = DeviceProfile::builtin("jetson-agx-orin").unwrap();
 /// let p = resolve_policy("least-slack", &device, ObjectiveWeights::BALANCED).unwrap();
 /// assert_eq!(p.name(), "least-slack");
-/// assert!(resolve_policy("no-such-policy", &device, ObjectiveWeights::BALANCED).is_err());
 /// ```
 pub fn resolve_policy(
     name: &str,
     device: &DeviceProfile,
     weights: ObjectiveWeights,
 ) -> Result<Box<dyn Policy>, PolicyError> {
+    resolve_policy_on(name, device, weights, Clock::Virtual)
+}
+
+/// Turn a policy name into a policy for `device`, deciding on `clock`:
+///
+/// - a baseline name (`least-slack`, ...), with `weights` for those that use them;
+/// - `drl` or `drl:<objective>`: the pretrained policy of the device (`policies/<device>-<objective>.policy`,
+///   compiled in), under the run-time guard (docs/guard.md), reported under its own name;
+/// - anything else that exists on disk: a policy file, checked against the device, guarded too;
+/// - `unguarded:<drl or file>`: the learned policy alone, every decision its own;
+/// - `guard:<any of the above>`: that policy under the guard (a baseline too).
+pub fn resolve_policy_on(
+    name: &str,
+    device: &DeviceProfile,
+    weights: ObjectiveWeights,
+    clock: Clock,
+) -> Result<Box<dyn Policy>, PolicyError> {
+    let config = GuardConfig {
+        weights,
+        background: clock == Clock::Wall,
+        ..GuardConfig::default()
+    };
     if let Some(inner) = name.strip_prefix(GUARD_PREFIX) {
-        let config = GuardConfig {
-            weights,
-            ..GuardConfig::default()
-        };
         return Ok(Box::new(resolve_guarded(inner, device, weights, config)?));
+    }
+    if let Some(inner) = name.strip_prefix(UNGUARDED_PREFIX) {
+        if let Some(p) = baseline(inner, device, weights) {
+            return Ok(p);
+        }
+        let drl = resolve_drl_policy(inner, device)?;
+        return Ok(Box::new(Renamed(drl, name.to_string())));
     }
     if let Some(p) = baseline(name, device, weights) {
         return Ok(p);
     }
-    Ok(Box::new(resolve_drl_policy(name, device)?))
+    // A learned policy runs guarded: on the validation scenarios the guard lowered its worst
+    // case on every board (docs/guard.md).
+    let guard = resolve_guarded(name, device, weights, config)?;
+    let own = guard.candidate_name(0).to_string();
+    Ok(Box::new(guard.with_name(own)))
 }
 
-/// Policy names starting with this wrap the rest in the run-time guard: `guard:drl`.
+/// Policy names starting with this wrap the rest in the run-time guard: `guard:least-slack`.
 pub const GUARD_PREFIX: &str = "guard:";
+
+/// Policy names starting with this run a learned policy without the run-time guard:
+/// `unguarded:drl`.
+pub const UNGUARDED_PREFIX: &str = "unguarded:";
+
+/// A policy reported under another name (`unguarded:drl:balanced`).
+struct Renamed<P>(P, String);
+
+impl<P: Policy> Policy for Renamed<P> {
+    fn name(&self) -> &str {
+        &self.1
+    }
+    fn decide(&mut self, obs: &cosched_core::Observation) -> cosched_core::Action {
+        self.0.decide(obs)
+    }
+    fn observe(&mut self, outcome: &cosched_core::Outcome) {
+        self.0.observe(outcome)
+    }
+    fn queue_order(&self) -> cosched_core::QueueOrder {
+        self.0.queue_order()
+    }
+    fn reset(&mut self, seed: u64) {
+        self.0.reset(seed)
+    }
+    fn switches(&self) -> &[cosched_core::PolicySwitch] {
+        self.0.switches()
+    }
+}
 
 /// The baselines the run-time guard may hand decisions to, besides the guarded policy: the ones
 /// that are most often the best baseline somewhere (README's table): the GPU-only deployment,
@@ -115,7 +179,7 @@ pub fn resolve_guarded(
     weights: ObjectiveWeights,
     config: GuardConfig,
 ) -> Result<Guard, PolicyError> {
-    if name.starts_with(GUARD_PREFIX) {
+    if name.starts_with(GUARD_PREFIX) || name.starts_with(UNGUARDED_PREFIX) {
         return Err(PolicyError::Unknown(format!("{GUARD_PREFIX}{name}")));
     }
     let mut candidates = Vec::new();

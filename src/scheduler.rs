@@ -1,7 +1,7 @@
 //! The embedding API: a [`Scheduler`] loads a device profile and a policy once, at startup, and
 //! places every submitted inference on a processor through the ONNX Runtime executor.
 
-use crate::policies::{resolve_fine_tuned, resolve_policy, PolicyError};
+use crate::policies::{resolve_fine_tuned, resolve_policy_on, Clock, PolicyError};
 use cosched_core::{ConfigError, DeviceProfile, ObjectiveWeights, Policy, ResolvedWorkload, RunReport};
 use cosched_ort::calibrate::{calibrate, CalibrateConfig};
 use cosched_ort::driver::{drive, DriveConfig};
@@ -177,7 +177,7 @@ impl SchedulerBuilder {
                     "fine_tune applies to DRL policies chosen with .policy(..), not to a custom policy".into(),
                 ))
             }
-            (PolicyChoice::Named(name), None) => resolve_policy(&name, &device, self.objective)?,
+            (PolicyChoice::Named(name), None) => resolve_policy_on(&name, &device, self.objective, Clock::Wall)?,
             (PolicyChoice::Named(name), Some(cfg)) => Box::new(resolve_fine_tuned(
                 &name,
                 &device,

@@ -166,18 +166,10 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
             ..FineTuneConfig::default()
         };
         Box::new(cosched::resolve_fine_tuned(&a.policy, &inputs.device, cfg).map_err(|e| BadInput(e.to_string()))?)
-    } else if let Some(inner) = a.policy.strip_prefix(cosched::policies::GUARD_PREFIX) {
-        // Off the dispatch path: replays run on a background thread.
-        let config = cosched_sim::GuardConfig {
-            background: true,
-            ..cosched_sim::GuardConfig::default()
-        };
-        Box::new(
-            cosched::policies::resolve_guarded(inner, &inputs.device, weights, config)
-                .map_err(|e| BadInput(e.to_string()))?,
-        )
     } else {
-        inputs.policy(&a.policy, weights)?
+        // Judged on a background thread, off the dispatch path, when guarded.
+        cosched::policies::resolve_policy_on(&a.policy, &inputs.device, weights, cosched::policies::Clock::Wall)
+            .map_err(|e| BadInput(e.to_string()))?
     };
     let policy_name = policy.name().to_string();
     let config = ExecutorConfig {

@@ -156,9 +156,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 // The pretrained policy joins the baselines whenever one exists for this
                 // device and objective.
                 if cosched::policies::has_pretrained(&inputs.device.name, &common.objective) {
+                    // Guarded, as `drl` runs; and alone, side by side.
                     names.push(format!("drl:{}", common.objective));
-                    // And under the run-time guard, side by side.
-                    names.push(format!("{}drl:{}", cosched::policies::GUARD_PREFIX, common.objective));
+                    names.push(format!(
+                        "{}drl:{}",
+                        cosched::policies::UNGUARDED_PREFIX,
+                        common.objective
+                    ));
                 }
                 names
             } else {

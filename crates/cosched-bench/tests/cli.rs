@@ -304,8 +304,8 @@ fn every_device_has_a_pretrained_policy_that_runs_and_joins_compare() {
             .as_array()
             .unwrap()
             .iter()
-            .find(|r| r["policy"] == "guard(drl:balanced)")
-            .unwrap_or_else(|| panic!("{device}: compare has no guarded drl"));
+            .find(|r| r["policy"] == "unguarded:drl:balanced")
+            .unwrap_or_else(|| panic!("{device}: compare has no unguarded drl"));
         assert_eq!(guarded["arrived"], drl["arrived"], "same arrivals for every policy");
     }
 }

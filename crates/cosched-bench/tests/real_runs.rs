@@ -209,7 +209,7 @@ fn run_refuses_a_bad_tolerance_and_profile_refuses_device_without_quick() {
 }
 
 /// The run-time guard in a real run: replays on a background thread, every arrival still
-/// counted once, the report names the guarded policy.
+/// counted once, the report names the guarded policy. `drl` is guarded by default.
 #[test]
 fn a_guarded_real_run_counts_every_arrival_once() {
     let dir = tmp("guard");
@@ -227,11 +227,19 @@ fn a_guarded_real_run_counts_every_arrival_once() {
             "--duration",
             "6",
             "--policy",
-            "guard:drl",
+            "drl",
         ],
         &dir.join("r.json"),
     );
-    assert_eq!(r["policy"], "guard(drl:balanced)");
+    // `drl` runs guarded (judging on a background thread) under its own name.
+    assert_eq!(r["policy"], "drl:balanced");
+    // Listed when there are any (an empty list is left out of the report).
+    let switches = r
+        .get("policy_switches")
+        .and_then(|s| s.as_array())
+        .cloned()
+        .unwrap_or_default();
+    assert!(switches.iter().all(|s| s["from"].is_string() && s["to"].is_string()));
     assert_eq!(u(&r, "arrived"), u(&r, "completed") + u(&r, "unfinished"));
     assert!(u(&r, "arrived") > 50);
 }

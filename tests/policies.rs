@@ -1,0 +1,68 @@
+//! What a policy name means: learned policies run under the run-time guard unless asked not to.
+
+use cosched::policies::{resolve_policy, resolve_policy_on, Clock};
+use cosched::sim::{simulate, SimConfig};
+use cosched::{scenario, DeviceProfile, ObjectiveWeights, RunReport};
+
+/// A generated scenario on which the guard moves the decisions (found by running it; the test
+/// checks that it still does).
+fn case() -> (DeviceProfile, cosched::ResolvedWorkload) {
+    let device = DeviceProfile::builtin("jetson-agx-orin").unwrap();
+    let mut w = scenario::generate(&device, 2000, 2);
+    w.duration_s = 20.0;
+    let r = w.resolve(&device, Some(0.95), "scn-2000-2").unwrap();
+    (device, r)
+}
+
+fn run(name: &str) -> RunReport {
+    let (device, w) = case();
+    let mut p = resolve_policy(name, &device, ObjectiveWeights::BALANCED).unwrap();
+    simulate(&device, &w, &mut *p, &SimConfig::with_seed(1))
+}
+
+#[test]
+fn drl_runs_guarded_under_its_own_name() {
+    let drl = run("drl");
+    assert_eq!(drl.policy, "drl:balanced");
+    assert!(!drl.policy_switches.is_empty(), "the guard never moved the decisions");
+    let mut guarded = run("guard:drl");
+    assert_eq!(guarded.policy, "guard(drl:balanced)");
+    guarded.policy = drl.policy.clone();
+    assert_eq!(guarded, drl, "drl and guard:drl decide alike");
+}
+
+#[test]
+fn unguarded_drl_decides_alone() {
+    let alone = run("unguarded:drl");
+    assert_eq!(alone.policy, "unguarded:drl:balanced");
+    assert!(alone.policy_switches.is_empty());
+    assert_eq!(alone.arrived, alone.completed + alone.unfinished);
+    assert_ne!(
+        alone.objective,
+        run("drl").objective,
+        "the guard changed nothing on this case"
+    );
+    // A baseline has no guard to take off.
+    let mut b = run("unguarded:least-slack");
+    assert_eq!(b.policy, "least-slack");
+    b.policy = "least-slack".into();
+    assert_eq!(b, run("least-slack"));
+}
+
+#[test]
+fn prefixes_do_not_nest() {
+    let device = DeviceProfile::builtin("jetson-agx-orin").unwrap();
+    for name in ["guard:guard:drl", "guard:unguarded:drl", "unguarded:guard:drl"] {
+        let e = resolve_policy(name, &device, ObjectiveWeights::BALANCED).err();
+        assert!(e.is_some(), "{name} was accepted");
+    }
+}
+
+#[test]
+fn a_wall_clock_guard_judges_in_the_background_and_still_counts_every_arrival() {
+    let (device, w) = case();
+    let mut p = resolve_policy_on("drl", &device, ObjectiveWeights::BALANCED, Clock::Wall).unwrap();
+    let r = simulate(&device, &w, &mut *p, &SimConfig::with_seed(1));
+    assert_eq!(r.policy, "drl:balanced");
+    assert_eq!(r.arrived, r.completed + r.unfinished);
+}
