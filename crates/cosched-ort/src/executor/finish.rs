@@ -5,10 +5,29 @@ use super::failover::fail_over;
 use super::mirror::{settle, try_start};
 use super::request::Req;
 use super::shared::{lock, ms_since, Shared};
+use crate::error::BackendError;
 use cosched_core::{Outcome, ProcessorId, RequestId};
 use ndarray::ArrayD;
+use thiserror::Error;
 
-pub(super) type RunResult = Result<Vec<Vec<ArrayD<f32>>>, String>;
+pub(super) type RunResult = Result<Vec<Vec<ArrayD<f32>>>, RunFailure>;
+
+/// Why a batch produced no outputs.
+#[derive(Debug, Error)]
+pub(super) enum RunFailure {
+    /// [`Fault::Error`](super::Fault::Error) was injected.
+    #[error("injected inference error")]
+    Injected,
+    /// The processor has no session of the batch's model.
+    #[error("no session for this model on this processor")]
+    NoSession,
+    /// The worker panicked inside the inference.
+    #[error("worker panicked: {0}")]
+    Panicked(String),
+    /// The backend failed.
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
 
 /// A worker's outcome for one batch.
 pub(super) struct Done {
@@ -86,7 +105,8 @@ pub(super) fn on_done(sh: &Shared, p: usize, slot: usize, batch: Vec<Req>, done:
                 }
             }
         }
-        Err(message) => {
+        Err(failure) => {
+            let message = failure.to_string();
             for mut req in batch {
                 req.attempts += 1;
                 fail_over(sh, st, req, p, message.clone(), &mut replies);

@@ -7,9 +7,14 @@
 //! modelled energy, smoothed utilisation, recent load), and a slot that frees up takes the head
 //! of its processor's queue plus the same-model requests behind it, up to `max_batch`.
 //!
-//! Each slot's worker thread owns one `ort::Session` per model (`Session::run` takes `&mut
-//! self`) and receives work through a bounded channel. Completions update the estimator, are
-//! fed to [`Policy::observe`], and are delivered exactly once to the submitter.
+//! Each slot's worker thread owns one session of the [`Backend`](crate::backend::Backend) per
+//! model (an ONNX Runtime session by default, whose `run` takes `&mut self`) and receives work
+//! through a bounded channel. Completions update the estimator, are fed to [`Policy::observe`],
+//! and are delivered exactly once to the submitter.
+//!
+//! [`Policy::decide`]: cosched_core::Policy::decide
+//! [`Policy::observe`]: cosched_core::Policy::observe
+//! [`Observation`]: cosched_core::Observation
 
 mod completion;
 mod config;
@@ -31,5 +36,6 @@ pub use completion::{Completion, Reply, Ticket};
 pub use config::{Backpressure, ExecutorConfig, Fault, ShutdownMode};
 pub use handle::Executor;
 pub use model::{Inputs, ModelInfo};
+pub(crate) use request::Req;
 pub use stats::{ExecStats, ProcessorStatus, UsageSnapshot};
 pub(crate) use submit::Submitter;

@@ -1,7 +1,7 @@
 //! A model as loaded: its inputs and outputs, and inputs made up for it.
 
 use ndarray::ArrayD;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The inputs of one inference, in the order of the model's inputs. Each has batch size 1 where
 /// the model has a batch dimension.
@@ -23,6 +23,18 @@ pub struct ModelInfo {
 }
 
 impl ModelInfo {
+    /// A model with these inputs and outputs; it is batchable when every input has a dynamic
+    /// first dimension.
+    pub fn new(name: &str, path: &Path, inputs: Vec<(String, Vec<i64>)>, outputs: Vec<String>) -> ModelInfo {
+        ModelInfo {
+            name: name.to_string(),
+            path: path.to_path_buf(),
+            batchable: !inputs.is_empty() && inputs.iter().all(|(_, s)| s.first() == Some(&-1)),
+            inputs,
+            outputs,
+        }
+    }
+
     /// Random inputs of batch 1 (dynamic dimensions set to 1), uniform in [0, 1).
     pub fn random_inputs(&self, rng: &mut impl rand::Rng) -> Inputs {
         self.inputs_of_batch(1, rng)

@@ -10,14 +10,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// An accepted request.
-pub(super) struct Req {
+pub(crate) struct Req {
     pub(super) id: u64,
-    pub(super) model: ModelId,
+    pub(crate) model: ModelId,
     pub(super) stream: StreamId,
     pub(super) arrival_ms: f64,
     pub(super) slo_ms: f64,
     pub(super) est_ms: f64,
-    pub(super) inputs: Arc<Inputs>,
+    pub(crate) inputs: Arc<Inputs>,
     pub(super) reply: Option<Reply>,
     pub(super) attempts: u32,
     pub(super) tried: u64,

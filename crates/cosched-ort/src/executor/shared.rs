@@ -5,6 +5,7 @@ use super::config::Backpressure;
 use super::model::ModelInfo;
 use super::request::Req;
 use super::stats::ExecStats;
+use crate::backend::Backend;
 use cosched_core::{DeviceProfile, LatencyEstimator, Observation, Policy, PolicyQueue, ProfileFit, RunningEstimate};
 use crossbeam_channel::Sender;
 use std::sync::atomic::AtomicU8;
@@ -71,15 +72,7 @@ pub(super) struct Shared {
     pub(super) profile_tolerance: f64,
     pub(super) faults: Vec<AtomicU8>,
     pub(super) handles: Mutex<Vec<JoinHandle<()>>>,
-    pub(super) session_spec: SessionSpec,
-}
-
-#[derive(Clone)]
-pub(super) struct SessionSpec {
-    pub(super) env: ort::environment::Environment,
-    pub(super) default_threads: usize,
-    pub(super) intra_op_spinning: bool,
-    pub(super) optimization_level: u8,
+    pub(super) backend: Arc<dyn Backend>,
 }
 
 pub(super) fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {

@@ -3,59 +3,37 @@
 
 use super::config::{ExecutorConfig, ShutdownMode};
 use super::model::ModelInfo;
-use super::shared::{lock, Job, ProcState, SessionSpec, Shared, SlotState, State};
+use super::shared::{lock, Job, ProcState, Shared, SlotState, State};
 use super::stats::{ExecStats, ProcessorStatus};
-use super::worker::worker_main;
+use super::worker::{worker_main, ReadyReport};
 use super::Executor;
-use crate::ep;
-use crate::error::ExecError;
-use crate::runtime;
-use cosched_core::{DeviceProfile, LatencyEstimator, ModelId, Observation, PolicyQueue, ProfileFit};
+use crate::backend::{ep_name, Backend, OrtBackend};
+use crate::error::{BackendError, ExecError};
+use cosched_core::{
+    DeviceProfile, ExecutionProviderKind, LatencyEstimator, ModelId, Observation, PolicyQueue, Processor, ProfileFit,
+};
 use crossbeam_channel::Receiver;
 use std::path::Path;
 use std::sync::atomic::AtomicU8;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
-impl SessionSpec {
-    pub(super) fn build(
-        &self,
-        p: &cosched_core::Processor,
-        model: &ModelInfo,
-    ) -> Result<ort::session::Session, String> {
-        use ort::session::builder::GraphOptimizationLevel;
-        let choice = ep::choose(p)?;
-        let threads = p.threads.map_or(self.default_threads, |t| t as usize).max(1);
-        let level = match self.optimization_level {
-            0 => GraphOptimizationLevel::Disable,
-            1 => GraphOptimizationLevel::Level1,
-            2 => GraphOptimizationLevel::Level2,
-            _ => GraphOptimizationLevel::All,
-        };
-        let e = |e: ort::Error<ort::session::builder::SessionBuilder>| e.to_string();
-        let mut b = ort::session::Session::builder(&self.env)
-            .map_err(|e| e.to_string())?
-            .with_intra_threads(threads)
-            .map_err(e)?
-            .with_inter_threads(1)
-            .map_err(e)?
-            .with_intra_op_spinning(self.intra_op_spinning)
-            .map_err(e)?
-            .with_optimization_level(level)
-            .map_err(e)?;
-        if let Some(d) = choice.dispatch {
-            b = b
-                .with_execution_providers([d])
-                .map_err(|e| format!("{} failed to register: {e}", choice.name))?;
-        }
-        b.commit_from_file(&model.path).map_err(|e| e.to_string())
+/// Limits checked before anything is loaded.
+fn check_limits(device: &DeviceProfile, config: &ExecutorConfig) -> Result<(), ExecError> {
+    if config.queue_capacity == 0 {
+        return Err(ExecError::Config("queue_capacity must be at least 1".into()));
     }
+    if device.processors.len() > 64 {
+        return Err(ExecError::Config("at most 64 processors".into()));
+    }
+    Ok(())
 }
 
-pub(super) fn ep_error_prefix(msg: &str) -> bool {
-    msg.contains("ExecutionProvider")
-        || msg.contains("cosched-ort was built without")
-        || msg.contains("remote processors")
+/// Whether a session failure on `p` masks the processor out (its execution provider failed)
+/// rather than failing the start (the model is bad). The CPU's provider is always there, so a
+/// failure on it is the model's.
+fn masks(e: &BackendError, p: &Processor) -> bool {
+    e.is_provider() && p.ep != ExecutionProviderKind::Cpu
 }
 
 impl Executor {
@@ -66,14 +44,22 @@ impl Executor {
     /// A processor whose execution provider cannot be used is masked out of the policy's actions
     /// and reported in [`Executor::processor_status`]; if none is left, this fails. A missing or
     /// unreadable model file fails.
-    pub fn new(device: &DeviceProfile, models_dir: &Path, mut config: ExecutorConfig) -> Result<Executor, ExecError> {
-        if config.queue_capacity == 0 {
-            return Err(ExecError::Config("queue_capacity must be at least 1".into()));
-        }
-        if device.processors.len() > 64 {
-            return Err(ExecError::Config("at most 64 processors".into()));
-        }
-        let env = runtime::environment(config.ort_library.as_deref())?;
+    pub fn new(device: &DeviceProfile, models_dir: &Path, config: ExecutorConfig) -> Result<Executor, ExecError> {
+        check_limits(device, &config)?;
+        let backend = OrtBackend::new(&config)?;
+        Executor::with_backend(device, models_dir, config, Arc::new(backend))
+    }
+
+    /// [`Executor::new`] on another [`Backend`] than ONNX Runtime: `backend` finds, describes,
+    /// opens and runs the models; the executor's settings in `config` that are ONNX Runtime's
+    /// (`ort_library`, threads, spinning, optimisation) are then the backend's business.
+    pub fn with_backend(
+        device: &DeviceProfile,
+        models_dir: &Path,
+        mut config: ExecutorConfig,
+        backend: Arc<dyn Backend>,
+    ) -> Result<Executor, ExecError> {
+        check_limits(device, &config)?;
         let device = Arc::new(device.clone());
         let wanted: Vec<bool> = match &config.models {
             None => vec![true; device.models.len()],
@@ -86,24 +72,18 @@ impl Executor {
                 w
             }
         };
-        let spec = SessionSpec {
-            env,
-            default_threads: config.default_threads,
-            intra_op_spinning: config.intra_op_spinning,
-            optimization_level: config.optimization_level,
-        };
         // Probe every model once on the first processor that can build a session for it, to
         // read its inputs and to fail early on a bad file.
         let mut status: Vec<ProcessorStatus> = device
             .processors
             .iter()
             .map(|p| {
-                let r = ep::choose(p);
+                let r = backend.provider(p);
                 ProcessorStatus {
                     id: p.id.clone(),
-                    requested_ep: ep::ep_name(p.ep).to_string(),
-                    active_ep: r.as_ref().ok().map(|c| c.name.to_string()),
-                    error: r.err(),
+                    requested_ep: ep_name(p.ep).to_string(),
+                    error: r.as_ref().err().map(ToString::to_string),
+                    active_ep: r.ok(),
                 }
             })
             .collect();
@@ -112,72 +92,42 @@ impl Executor {
             if !wanted[m] {
                 continue;
             }
-            let path = models_dir.join(format!("{}.onnx", mp.name));
-            if !path.is_file() {
-                return Err(ExecError::ModelNotFound {
+            let path = backend.locate(models_dir, &mp.name).map_err(|e| match e {
+                BackendError::ModelNotFound { path } => ExecError::ModelNotFound {
                     model: mp.name.clone(),
                     path,
-                });
-            }
-            let mut info = ModelInfo {
-                name: mp.name.clone(),
-                path: path.clone(),
-                inputs: Vec::new(),
-                outputs: Vec::new(),
-                batchable: false,
-            };
-            let mut probed = false;
+                },
+                other => ExecError::Model {
+                    model: mp.name.clone(),
+                    path: models_dir.to_path_buf(),
+                    processor: String::from("(none)"),
+                    ep: String::from("(none)"),
+                    message: other.to_string(),
+                },
+            })?;
             for (pi, p) in device.processors.iter().enumerate() {
                 if mp.on[pi].is_none() || status[pi].error.is_some() {
                     continue;
                 }
-                match spec.build(p, &info) {
-                    Ok(s) => {
-                        let mut inputs = Vec::new();
-                        for i in s.inputs() {
-                            match i.dtype() {
-                                ort::value::ValueType::Tensor { ty, shape, .. }
-                                    if *ty == ort::value::TensorElementType::Float32 =>
-                                {
-                                    inputs.push((i.name().to_string(), shape.to_vec()))
-                                }
-                                other => {
-                                    return Err(ExecError::Model {
-                                        model: mp.name.clone(),
-                                        path: path.clone(),
-                                        processor: p.id.clone(),
-                                        ep: ep::ep_name(p.ep).into(),
-                                        message: format!(
-                                            "input \"{}\" is {other:?}; only f32 tensors are supported",
-                                            i.name()
-                                        ),
-                                    })
-                                }
-                            }
-                        }
-                        info.batchable = !inputs.is_empty() && inputs.iter().all(|(_, s)| s.first() == Some(&-1));
-                        info.inputs = inputs;
-                        info.outputs = s.outputs().iter().map(|o| o.name().to_string()).collect();
-                        probed = true;
+                match backend.probe(p, &mp.name, &path) {
+                    Ok(info) => {
+                        models[m] = Some(info);
                         break;
                     }
-                    Err(msg) if ep_error_prefix(&msg) && p.ep != cosched_core::ExecutionProviderKind::Cpu => {
+                    Err(e) if masks(&e, p) => {
                         status[pi].active_ep = None;
-                        status[pi].error = Some(msg);
+                        status[pi].error = Some(e.to_string());
                     }
-                    Err(msg) => {
+                    Err(e) => {
                         return Err(ExecError::Model {
                             model: mp.name.clone(),
                             path,
                             processor: p.id.clone(),
-                            ep: ep::ep_name(p.ep).into(),
-                            message: msg,
+                            ep: ep_name(p.ep).into(),
+                            message: e.to_string(),
                         })
                     }
                 }
-            }
-            if probed {
-                models[m] = Some(info);
             }
         }
         for (s, p) in status.iter().zip(&device.processors) {
@@ -258,10 +208,10 @@ impl Executor {
             profile_tolerance: config.profile_tolerance,
             faults: (0..n_proc).map(|_| AtomicU8::new(0)).collect(),
             handles: Mutex::new(Vec::new()),
-            session_spec: spec,
+            backend,
         });
         // Start the workers; each builds its sessions, then reports ready or failed.
-        let (ready_tx, ready_rx) = crossbeam_channel::unbounded::<(usize, usize, Result<(), String>)>();
+        let (ready_tx, ready_rx) = crossbeam_channel::unbounded::<ReadyReport>();
         let mut expected = 0;
         for (p, rxs) in receivers.into_iter().enumerate() {
             if status[p].error.is_some() {
@@ -282,10 +232,10 @@ impl Executor {
         let mut first_error = None;
         for _ in 0..expected {
             match ready_rx.recv() {
-                Ok((p, _slot, Err(msg))) => {
+                Ok((p, _slot, Err(e))) => {
                     status[p].active_ep = None;
-                    status[p].error.get_or_insert(msg.clone());
-                    first_error.get_or_insert((p, msg));
+                    status[p].error.get_or_insert(e.to_string());
+                    first_error.get_or_insert((p, e));
                 }
                 Ok(_) => {}
                 Err(_) => break,
@@ -296,18 +246,18 @@ impl Executor {
             status,
             shut_down: false,
         };
-        if let Some((p, msg)) = first_error {
+        if let Some((p, e)) = first_error {
             // A session that probed fine failed in a worker: treat like the probe (a bad model
             // is fatal; an EP problem masks the processor).
             let proc_ = exec.shared.device.processors[p].clone();
-            if !ep_error_prefix(&msg) || proc_.ep == cosched_core::ExecutionProviderKind::Cpu {
+            if !masks(&e.error, &proc_) {
                 exec.shutdown(ShutdownMode::Cancel);
                 return Err(ExecError::Model {
                     model: String::from("(one of the models)"),
                     path: models_dir.to_path_buf(),
                     processor: proc_.id.clone(),
-                    ep: ep::ep_name(proc_.ep).into(),
-                    message: msg,
+                    ep: ep_name(proc_.ep).into(),
+                    message: e.to_string(),
                 });
             }
             let mut st = lock(&exec.shared.state);
