@@ -26,6 +26,15 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+    /// A trace file that cannot be read as one: not a regular file, or too large. Checked before
+    /// reading, because a device such as `/dev/urandom` never ends and a FIFO blocks.
+    #[error("{file}: {problem}")]
+    Trace {
+        /// The file.
+        file: String,
+        /// What is wrong with it.
+        problem: TraceFileProblem,
+    },
     /// The file parses but a value is not acceptable.
     #[error("{file}: {field}: {message}")]
     Invalid {
@@ -35,6 +44,25 @@ pub enum ConfigError {
         field: String,
         /// What is wrong.
         message: String,
+    },
+}
+
+/// Why a trace file is refused before it is read.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum TraceFileProblem {
+    /// A device, FIFO, socket or folder instead of a regular file.
+    #[error("not a regular file (it is {kind}); a trace is a CSV file of timestamp_ms,model rows")]
+    NotRegularFile {
+        /// What it is instead, in words.
+        kind: &'static str,
+    },
+    /// Larger than a trace may be.
+    #[error("{size} bytes, more than the {limit} bytes a trace file may have")]
+    TooLarge {
+        /// Its size in bytes (at least this much was found).
+        size: u64,
+        /// The limit in bytes.
+        limit: u64,
     },
 }
 

@@ -31,7 +31,7 @@ pub use device::{
     DeviceProfile, ExecutionProviderKind, Interference, ModelOnProcessor, ModelProfile, Processor, ProcessorKind,
     BUILTIN_DEVICES,
 };
-pub use error::{ConfigError, WriteError};
+pub use error::{ConfigError, TraceFileProblem, WriteError};
 pub use estimator::{LatencyEstimator, RunningEstimate};
 pub use ids::{Millis, ModelId, ProcessorId, RequestId, StreamId};
 pub use metrics::{LatencySummary, MetricsRecorder, ProcessorReport, RunInfo, RunReport, StreamReport};
@@ -40,4 +40,6 @@ pub use observation::{Observation, ProcessorView, RequestView, OBSERVATION_VERSI
 pub use policy::{Action, Outcome, Policy, PolicySwitch, QueueOrder};
 pub use profile_fit::{FitEntry, ProfileFit};
 pub use queue::{PolicyQueue, Queued};
-pub use workload::{saturation_rps, Arrival, ResolvedArrival, ResolvedStream, ResolvedWorkload, Slo, Stream, Workload};
+pub use workload::{
+    saturation_rps, Arrival, ResolvedArrival, ResolvedStream, ResolvedWorkload, Slo, Stream, Workload, MAX_TRACE_BYTES,
+};

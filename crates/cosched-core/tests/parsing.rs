@@ -3,7 +3,8 @@
 
 use cosched_core::workload::BUILTIN_WORKLOADS;
 use cosched_core::{
-    saturation_rps, Arrival, ConfigError, DeviceProfile, ModelId, ResolvedArrival, Slo, Workload, BUILTIN_DEVICES,
+    saturation_rps, Arrival, ConfigError, DeviceProfile, ModelId, ResolvedArrival, Slo, TraceFileProblem, Workload,
+    BUILTIN_DEVICES, MAX_TRACE_BYTES,
 };
 use std::path::PathBuf;
 
@@ -933,6 +934,76 @@ fn a_missing_trace_file_is_a_one_line_error() {
     // A trace in a workload given as text has no folder to be relative to.
     let err = Workload::from_toml_str(TRACE_WORKLOAD, WL_FILE, None).unwrap_err();
     check(&err, WL_FILE, &["stream[0].file"]);
+}
+
+/// A workload whose trace stream reads `file` (absolute paths replace the workload's folder).
+fn trace_workload_reading(dir: &TempDir, file: &str) -> PathBuf {
+    let wl = dir.0.join("trace.toml");
+    std::fs::write(&wl, TRACE_WORKLOAD.replace("arrivals.csv", file)).unwrap();
+    wl
+}
+
+#[cfg(unix)]
+#[test]
+fn a_trace_that_is_a_device_is_refused_instead_of_read_forever() {
+    let dir = TempDir::new("device");
+    let wl = trace_workload_reading(&dir, "/dev/urandom");
+    let err = Workload::from_file(&wl).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            ConfigError::Trace {
+                problem: TraceFileProblem::NotRegularFile { .. },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    check(&err, "/dev/urandom", &["not a regular file", "character device"]);
+}
+
+#[test]
+fn a_trace_that_is_a_folder_is_refused() {
+    let dir = TempDir::new("folder");
+    std::fs::create_dir(dir.0.join("arrivals.csv")).unwrap();
+    let wl = write_trace_workload(&dir, None);
+    let err = Workload::from_file(&wl).unwrap_err();
+    check(
+        &err,
+        &dir.0.join("arrivals.csv").display().to_string(),
+        &["not a regular file", "folder"],
+    );
+}
+
+#[test]
+fn a_trace_larger_than_the_limit_is_refused_unread() {
+    let dir = TempDir::new("too-large");
+    let wl = write_trace_workload(&dir, Some("0,a\n"));
+    // Sparse: the size is what is checked, nothing of it is read.
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(dir.0.join("arrivals.csv"))
+        .unwrap();
+    f.set_len(MAX_TRACE_BYTES + 1).unwrap();
+    let err = Workload::from_file(&wl).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            ConfigError::Trace {
+                problem: TraceFileProblem::TooLarge {
+                    limit: MAX_TRACE_BYTES,
+                    ..
+                },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    check(
+        &err,
+        &dir.0.join("arrivals.csv").display().to_string(),
+        &[&(MAX_TRACE_BYTES + 1).to_string(), "more than"],
+    );
 }
 
 #[test]

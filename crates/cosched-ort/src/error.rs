@@ -113,3 +113,86 @@ pub enum InferenceError {
     #[error("unsupported output: {0}")]
     Unsupported(String),
 }
+
+/// Why a processor's execution provider cannot be used here. The processor is masked out of the
+/// policy's actions (on the CPU, whose provider is always there, a session failure is fatal).
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum ProviderError {
+    /// This build of cosched-ort does not have the provider's feature.
+    #[error("cosched-ort was built without the `{feature}` feature (rebuild with --features cosched-ort/{feature})")]
+    NotBuilt {
+        /// The cargo feature of cosched-ort.
+        feature: &'static str,
+    },
+    /// The loaded libonnxruntime was built without the provider.
+    #[error("{provider} is not in this libonnxruntime (built without it; feature `{feature}` of cosched-ort is on, the library must be an ONNX Runtime build with this EP)")]
+    NotInLibrary {
+        /// ONNX Runtime's name of the provider.
+        provider: String,
+        /// The cargo feature of cosched-ort.
+        feature: &'static str,
+    },
+    /// The providers of libonnxruntime could not be listed.
+    #[error("cannot list the providers of libonnxruntime: {0}")]
+    Listing(String),
+    /// Remote processors are not served by this backend.
+    #[error(
+        "remote processors are served by a KServe v2 client, not by ONNX Runtime (not implemented in cosched-ort)"
+    )]
+    Remote,
+    /// The provider is there but refused to register on a session.
+    #[error("{provider} failed to register: {message}")]
+    Registration {
+        /// ONNX Runtime's name of the provider.
+        provider: String,
+        /// ONNX Runtime's message.
+        message: String,
+    },
+    /// The provider failed while a session was built on it.
+    #[error("{0}")]
+    Session(String),
+}
+
+/// A [`Backend`](crate::backend::Backend) could not open or run a model.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum BackendError {
+    /// The processor's execution provider failed.
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    /// The backend found no model where it looks.
+    #[error("{}: no such file", path.display())]
+    ModelNotFound {
+        /// The path looked at.
+        path: PathBuf,
+    },
+    /// The model cannot become a session (corrupt file, unsupported operator, ...).
+    #[error("{0}")]
+    Model(String),
+    /// An input is not an f32 tensor.
+    #[error("input \"{name}\" is {ty}; only f32 tensors are supported")]
+    UnsupportedInput {
+        /// The input's name.
+        name: String,
+        /// Its type, as the backend describes it.
+        ty: String,
+    },
+    /// An inference failed.
+    #[error("{0}")]
+    Run(String),
+    /// A batched output does not have one row per request.
+    #[error("batched output has shape {shape:?}, expected a first dimension of {batch}")]
+    BatchShape {
+        /// The output's shape.
+        shape: Vec<usize>,
+        /// Requests in the batch.
+        batch: usize,
+    },
+}
+
+impl BackendError {
+    /// The execution provider failed, not the model: the processor is masked out instead of the
+    /// executor failing to start.
+    pub fn is_provider(&self) -> bool {
+        matches!(self, BackendError::Provider(_))
+    }
+}

@@ -7,6 +7,8 @@
 //! - [`runtime`]: finding libonnxruntime (`ORT_DYLIB_PATH`, then `third_party/onnxruntime/`)
 //!   and loading it without panicking.
 //! - [`Executor`]: submission, placement by the policy, batching, failover, shutdown.
+//! - [`backend`]: what runs the inferences, behind a trait: ONNX Runtime in-process
+//!   ([`backend::OrtBackend`]), or another engine through [`Executor::with_backend`].
 //! - [`driver`]: a workload's arrivals on the wall clock and the run report of mode `real`.
 //! - [`profile`]: measuring a device profile (latency, variation, batch scaling, memory,
 //!   concurrency).
@@ -28,16 +30,16 @@
 
 #![warn(missing_docs)]
 
+pub mod backend;
 pub mod calibrate;
 pub mod driver;
-mod ep;
 mod error;
 mod executor;
 pub mod profile;
 pub mod runtime;
 
-pub use ep::ep_name;
-pub use error::{ExecError, InferenceError, SubmitError};
+pub use backend::ep_name;
+pub use error::{BackendError, ExecError, InferenceError, ProviderError, SubmitError};
 pub use executor::{
     Backpressure, Completion, ExecStats, Executor, ExecutorConfig, Fault, Inputs, ModelInfo, ProcessorStatus, Reply,
     ShutdownMode, Ticket, UsageSnapshot,

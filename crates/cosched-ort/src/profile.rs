@@ -4,9 +4,9 @@
 //! maximum concurrency (the most inferences run at once before p99 latency grows by more than a
 //! factor).
 
+use crate::backend::{ep_name, OrtBackend, SessionOptions};
 use crate::error::ExecError;
-use crate::executor::ModelInfo;
-use crate::{ep, runtime};
+use crate::runtime;
 use cosched_core::{DeviceProfile, ExecutionProviderKind, Processor, ProcessorKind};
 use ndarray::ArrayD;
 use std::fmt::Write as _;
@@ -158,48 +158,7 @@ pub fn parse_provider(name: &str) -> Option<ExecutionProviderKind> {
         ExecutionProviderKind::Openvino,
     ]
     .into_iter()
-    .find(|k| ep::ep_name(*k) == name)
-}
-
-fn session(env: &ort::environment::Environment, p: &Processor, path: &Path) -> Result<ort::session::Session, String> {
-    let choice = ep::choose(p)?;
-    let e = |e: ort::Error<ort::session::builder::SessionBuilder>| e.to_string();
-    let mut b = ort::session::Session::builder(env)
-        .map_err(|e| e.to_string())?
-        .with_intra_threads(p.threads.unwrap_or(1) as usize)
-        .map_err(e)?
-        .with_intra_op_spinning(false)
-        .map_err(e)?;
-    if let Some(d) = choice.dispatch {
-        b = b
-            .with_execution_providers([d])
-            .map_err(|e| format!("{}: {e}", choice.name))?;
-    }
-    b.commit_from_file(path).map_err(|e| e.to_string())
-}
-
-fn info_of(s: &ort::session::Session, name: &str, path: &Path) -> Result<ModelInfo, String> {
-    let mut inputs = Vec::new();
-    for i in s.inputs() {
-        match i.dtype() {
-            ort::value::ValueType::Tensor { ty, shape, .. } if *ty == ort::value::TensorElementType::Float32 => {
-                inputs.push((i.name().to_string(), shape.to_vec()))
-            }
-            other => {
-                return Err(format!(
-                    "input \"{}\" is {other:?}; only f32 tensors are supported",
-                    i.name()
-                ))
-            }
-        }
-    }
-    Ok(ModelInfo {
-        name: name.to_string(),
-        path: path.to_path_buf(),
-        batchable: !inputs.is_empty() && inputs.iter().all(|(_, s)| s.first() == Some(&-1)),
-        inputs,
-        outputs: Vec::new(),
-    })
+    .find(|k| ep_name(*k) == name)
 }
 
 fn time_run(s: &mut ort::session::Session, inputs: &[ArrayD<f32>]) -> Result<f64, String> {
@@ -235,17 +194,25 @@ pub fn measure(
     config: &ProfileConfig,
     tick: &mut dyn FnMut(),
 ) -> Result<Measurement, ExecError> {
-    let env = runtime::environment(None)?;
+    // One intra-op thread unless the processor says otherwise, no spinning, full optimisation.
+    let backend = OrtBackend::with_options(
+        runtime::environment(None)?,
+        SessionOptions {
+            default_threads: 1,
+            intra_op_spinning: false,
+            optimization_level: 3,
+        },
+    );
     let err = |message: String| ExecError::Model {
         model: name.to_string(),
         path: path.to_path_buf(),
         processor: processor.id.clone(),
-        ep: ep::ep_name(processor.ep).to_string(),
+        ep: ep_name(processor.ep).to_string(),
         message,
     };
     let rss0 = rss_mb();
-    let mut s = session(&env, processor, path).map_err(err)?;
-    let info = info_of(&s, name, path).map_err(err)?;
+    let mut s = backend.session(processor, path).map_err(|e| err(e.to_string()))?;
+    let info = OrtBackend::describe(&s, name, path).map_err(|e| err(e.to_string()))?;
     let mut rng = rand::rng();
     let x1 = info.random_inputs(&mut rng);
     time_run(&mut s, &x1).map_err(err)?;
@@ -285,10 +252,10 @@ pub fn measure(
         let results: Vec<Result<Vec<f64>, String>> = std::thread::scope(|sc| {
             let handles: Vec<_> = (0..k)
                 .map(|_| {
-                    let env = env.clone();
+                    let backend = &backend;
                     let x = x1.clone();
                     sc.spawn(move || -> Result<Vec<f64>, String> {
-                        let mut s = session(&env, processor, path)?;
+                        let mut s = backend.session(processor, path).map_err(|e| e.to_string())?;
                         time_run(&mut s, &x)?;
                         (0..config.iters.max(2)).map(|_| time_run(&mut s, &x)).collect()
                     })
@@ -336,7 +303,7 @@ pub fn processors(providers: &[ExecutionProviderKind], config: &ProfileConfig) -
         .map(|&ep| {
             let id = match ep {
                 ExecutionProviderKind::TensorrtDla => "dla0",
-                other => ep::ep_name(other),
+                other => ep_name(other),
             };
             let threads = if ep == ExecutionProviderKind::Cpu {
                 config.threads
@@ -502,7 +469,7 @@ pub fn render(
             let _ = writeln!(t, "\n[[processor]]");
             let _ = writeln!(t, "id = {}", toml_str(&id));
             let _ = writeln!(t, "kind = {}", toml_str(p.kind.as_str()));
-            let _ = writeln!(t, "ep = {}", toml_str(ep::ep_name(p.ep)));
+            let _ = writeln!(t, "ep = {}", toml_str(ep_name(p.ep)));
             let _ = writeln!(t, "slots = {slots}");
             let _ = writeln!(t, "max_batch = {max_batch}");
             if let Some(th) = p.threads {

@@ -4,6 +4,7 @@
 //! libonnxruntime was built with first, so that an EP that is not there masks its processor
 //! out of the policy's actions instead of silently running on the CPU.
 
+use crate::error::ProviderError;
 use cosched_core::{ExecutionProviderKind, Processor};
 #[allow(unused_imports)]
 use ort::ep::{self, ExecutionProvider, ExecutionProviderDispatch};
@@ -39,35 +40,32 @@ fn trailing_index(id: &str) -> u32 {
 }
 
 #[allow(dead_code)]
-fn check<E: ExecutionProvider>(feature: &str) -> Result<&'static str, String> {
+fn check<E: ExecutionProvider>(feature: &'static str) -> Result<&'static str, ProviderError> {
     match E::is_available() {
         Ok(true) => Ok(E::NAME),
-        Ok(false) => Err(format!(
-            "{} is not in this libonnxruntime (built without it; feature `{feature}` of cosched-ort is on, the library must be an ONNX Runtime build with this EP)",
-            E::NAME
-        )),
-        Err(e) => Err(format!("cannot list the providers of libonnxruntime: {e}")),
+        Ok(false) => Err(ProviderError::NotInLibrary {
+            provider: E::NAME.to_string(),
+            feature,
+        }),
+        Err(e) => Err(ProviderError::Listing(e.to_string())),
     }
 }
 
 // Unused only when every EP feature is on (CI checks that build too).
 #[allow(dead_code)]
-fn not_built(feature: &str) -> String {
-    format!("cosched-ort was built without the `{feature}` feature (rebuild with --features cosched-ort/{feature})")
+fn not_built(feature: &'static str) -> ProviderError {
+    ProviderError::NotBuilt { feature }
 }
 
 /// The registration for `p`'s EP, or why it cannot be used here.
-pub(crate) fn choose(p: &Processor) -> Result<EpChoice, String> {
+pub(crate) fn choose(p: &Processor) -> Result<EpChoice, ProviderError> {
     let _ = trailing_index; // used by some feature combinations only
     match p.ep {
         ExecutionProviderKind::Cpu => Ok(EpChoice {
             name: "CPUExecutionProvider",
             dispatch: None,
         }),
-        ExecutionProviderKind::Remote => Err(
-            "remote processors are served by a KServe v2 client, not by ONNX Runtime (not implemented in cosched-ort)"
-                .into(),
-        ),
+        ExecutionProviderKind::Remote => Err(ProviderError::Remote),
         ExecutionProviderKind::Cuda => {
             #[cfg(feature = "cuda")]
             {

@@ -1,0 +1,75 @@
+//! A failed request: retried once on another processor that runs its model, else completed
+//! with its error.
+
+use super::completion::{Completion, Reply};
+use super::mirror::{build_observation, enqueue};
+use super::request::Req;
+use super::shared::{ms_since, Shared, State};
+use crate::error::InferenceError;
+use cosched_core::{Outcome, ProcessorId, ProcessorView, RequestId};
+
+/// Complete `req` with an error (no failover left) and tell the policy.
+pub(super) fn fail_request(
+    sh: &Shared,
+    st: &mut State,
+    mut req: Req,
+    p: usize,
+    error: InferenceError,
+    replies: &mut Vec<(Reply, Completion)>,
+) {
+    let now = ms_since(sh.epoch);
+    let outcome = Outcome {
+        request: RequestId(req.id),
+        model: req.model,
+        stream: req.stream,
+        processor: ProcessorId(p as u16),
+        latency_ms: now - req.arrival_ms,
+        slo_ms: req.slo_ms,
+        energy_j: 0.0,
+        service_ms: 0.0,
+        batch: 0,
+        reference_energy_j: sh.reference_energy_j[req.model.index()],
+        violated: true,
+    };
+    st.policy.observe(&outcome);
+    st.stats.failed += 1;
+    st.stats.outstanding -= 1;
+    st.procs[p].failed += 1;
+    let c = req.completion(Err(error), None);
+    if let Some(r) = req.reply.take() {
+        replies.push((r, c));
+    }
+}
+
+/// Retry `req` once on another processor that can run its model, else fail it.
+pub(super) fn fail_over(
+    sh: &Shared,
+    st: &mut State,
+    mut req: Req,
+    p: usize,
+    message: String,
+    replies: &mut Vec<(Reply, Completion)>,
+) {
+    req.tried |= 1 << p;
+    if req.attempts < 2 {
+        let now = ms_since(sh.epoch);
+        build_observation(sh, st, &req, now, req.tried);
+        if let Some(q) = st.obs.argmin_valid(ProcessorView::est_finish_ms) {
+            tracing::warn!(
+                "request {} failed on \"{}\" ({message}); retrying on \"{}\"",
+                req.id,
+                sh.device.processors[p].id,
+                sh.device.processors[q.index()].id
+            );
+            req.est_ms = st.obs.processors[q.index()].est_latency_ms;
+            st.stats.failovers += 1;
+            enqueue(sh, st, q.index(), req);
+            return;
+        }
+    }
+    let e = InferenceError::Failed {
+        processor: sh.device.processors[p].id.clone(),
+        message,
+    };
+    fail_request(sh, st, req, p, e, replies);
+}

@@ -1,0 +1,144 @@
+//! Submission: checking a request, placing it by the policy, backpressure.
+
+use super::completion::Reply;
+use super::config::Backpressure;
+use super::mirror::{build_observation, enqueue, SMOOTHING_MS};
+use super::model::{Inputs, ModelInfo};
+use super::request::Req;
+use super::shared::{lock, ms_since, Shared};
+use crate::error::SubmitError;
+use cosched_core::{ModelId, ProcessorView, RequestId, StreamId};
+use std::sync::Arc;
+
+/// See [`Executor::submitter`].
+#[derive(Clone)]
+pub(crate) struct Submitter {
+    pub(super) shared: Arc<Shared>,
+}
+
+impl Submitter {
+    /// [`Executor::submit_shared`].
+    pub(crate) fn submit_shared(
+        &self,
+        model: ModelId,
+        stream: StreamId,
+        slo_ms: f64,
+        inputs: Arc<Inputs>,
+        reply: Reply,
+    ) -> Result<RequestId, SubmitError> {
+        submit(&self.shared, model, stream, slo_ms, inputs, reply)
+    }
+}
+
+pub(super) fn submit(
+    sh: &Shared,
+    model: ModelId,
+    stream: StreamId,
+    slo_ms: f64,
+    inputs: Arc<Inputs>,
+    reply: Reply,
+) -> Result<RequestId, SubmitError> {
+    let info = sh.models.get(model.index()).and_then(|m| m.as_ref()).ok_or_else(|| {
+        SubmitError::UnknownModel(
+            sh.device
+                .models
+                .get(model.index())
+                .map_or_else(|| format!("#{}", model.0), |m| format!("\"{}\"", m.name)),
+        )
+    })?;
+    check_inputs(info, &inputs)?;
+    let mut st = lock(&sh.state);
+    if st.closing {
+        return Err(SubmitError::ShuttingDown);
+    }
+    let now = ms_since(sh.epoch);
+    let dt = now - st.last_arrival_ms;
+    let decay = (-dt / SMOOTHING_MS).exp();
+    st.arrival_rate_ema = st.arrival_rate_ema * decay + 1.0 / SMOOTHING_MS;
+    st.last_arrival_ms = now;
+    let id = st.next_id;
+    st.next_id += 1;
+    let mut req = Req {
+        id,
+        model,
+        stream,
+        arrival_ms: now,
+        slo_ms,
+        est_ms: 0.0,
+        inputs,
+        reply: Some(reply),
+        attempts: 0,
+        tried: 0,
+        epoch: sh.epoch,
+    };
+    loop {
+        let now = ms_since(sh.epoch);
+        let st_ref = &mut *st;
+        build_observation(sh, st_ref, &req, now, 0);
+        if st_ref.obs.valid().next().is_none() {
+            // Disarm the reply: an error return means no completion.
+            req.reply = None;
+            return Err(SubmitError::UnknownModel(format!("\"{}\"", info.name)));
+        }
+        let action = st_ref.policy.decide(&st_ref.obs);
+        let p = if st_ref.obs.is_valid(action.processor) {
+            action.processor
+        } else {
+            st_ref.stats.invalid_actions += 1;
+            st_ref
+                .obs
+                .argmin_valid(ProcessorView::est_finish_ms)
+                .expect("checked above")
+        };
+        if st_ref.procs[p.index()].queue.len() >= sh.queue_capacity {
+            if sh.backpressure == Backpressure::Block {
+                st = sh.changed.wait(st).unwrap_or_else(|e| e.into_inner());
+                if st.closing {
+                    req.reply = None;
+                    return Err(SubmitError::ShuttingDown);
+                }
+                continue;
+            }
+            st_ref.stats.rejected += 1;
+            req.reply = None;
+            return Err(SubmitError::Overloaded {
+                processor: sh.device.processors[p.index()].id.clone(),
+                capacity: sh.queue_capacity,
+            });
+        }
+        req.est_ms = st_ref.obs.processors[p.index()].est_latency_ms;
+        st_ref.stats.accepted += 1;
+        st_ref.stats.outstanding += 1;
+        enqueue(sh, st_ref, p.index(), req);
+        return Ok(RequestId(id));
+    }
+}
+
+pub(super) fn check_inputs(info: &ModelInfo, inputs: &Inputs) -> Result<(), SubmitError> {
+    let bad = |message: String| SubmitError::BadInput {
+        model: info.name.clone(),
+        message,
+    };
+    if inputs.len() != info.inputs.len() {
+        return Err(bad(format!(
+            "{} inputs given, the model has {}",
+            inputs.len(),
+            info.inputs.len()
+        )));
+    }
+    for (a, (name, shape)) in inputs.iter().zip(&info.inputs) {
+        let ok = a.ndim() == shape.len() && a.shape().iter().zip(shape).all(|(&d, &s)| s < 0 || d as i64 == s);
+        if !ok {
+            return Err(bad(format!(
+                "input \"{name}\" has shape {:?}, the model expects {shape:?}",
+                a.shape()
+            )));
+        }
+        if info.batchable && a.shape().first() != Some(&1) {
+            return Err(bad(format!(
+                "input \"{name}\": submit one request per sample (batch dimension 1); the executor batches"
+            )));
+        }
+    }
+    Ok(())
+}
