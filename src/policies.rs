@@ -114,7 +114,8 @@ pub fn resolve_policy_on(
             return Ok(p);
         }
         let drl = resolve_drl_policy(inner, device)?;
-        return Ok(Box::new(Renamed(drl, name.to_string())));
+        let name = format!("{UNGUARDED_PREFIX}{}", drl.name());
+        return Ok(Box::new(Renamed(drl, name)));
     }
     if let Some(p) = baseline(name, device, weights) {
         return Ok(p);

@@ -29,7 +29,7 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Independent runs with seeds SEED, SEED+1, ...; the one that scores best against the
-    /// baselines on the training workloads is kept.
+    /// baselines on the validation cases is kept.
     #[arg(long, default_value_t = 3)]
     restarts: u32,
     /// Hidden layer width.
@@ -71,7 +71,7 @@ pub struct TrainArgs {
     /// What the weights are selected on: SEED:COUNT (generated scenarios of a validation seed,
     /// at loads 0.5, 0.8 and 0.95) or `workloads` (the training workloads and four random
     /// mixes, which favours what was trained on).
-    #[arg(long, default_value = "2500:10")]
+    #[arg(long, default_value = "2500:12")]
     validation: String,
     /// Simulated seconds of each selection case (a scenario's own window when shorter).
     #[arg(long)]
@@ -81,7 +81,7 @@ pub struct TrainArgs {
     #[arg(long)]
     max_case_regression: Option<f64>,
     /// Randomised boards: each latency and power of an episode's true board is the profile's
-    /// times U(1 - P, 1 + P) (default 0.2).
+    /// times U(1 - P, 1 + P) (default 0.35).
     #[arg(long)]
     perturb: Option<f64>,
 }
