@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Reproduce the pretrained policies in policies/: a balanced policy for every device profile in
 # devices/, and latency and energy policies for jetson-agx-orin and android-flagship. Training
-# is deterministic for a given seed (three restarts each, the best kept); each policy takes 1.5-3
-# minutes on a 2-core machine, two at a time (JOBS=N to change).
+# is deterministic for a given seed (three restarts each, the best kept); each policy takes 3-6
+# minutes on a 2-core machine, two at a time (JOBS=N to change). Training draws scenarios of the
+# training family and selects on a validation family (docs/training.md); where no trained
+# weights beat the untrained prior there, the policy is the prior (its manifest: best_step 0).
 #
 #   scripts/train-policies.sh            # all of them
 #   scripts/train-policies.sh host-cpu   # only the policies of one device
