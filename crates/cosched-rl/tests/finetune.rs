@@ -4,7 +4,7 @@
 //! learning makes things worse.
 
 use cosched_core::{DeviceProfile, Workload};
-use cosched_rl::{train, DrlPolicy, FineTuneConfig, FineTuned, TrainConfig};
+use cosched_rl::{train, DrlPolicy, FineTuneConfig, FineTuned, PriorForm, TrainConfig};
 use cosched_sim::{simulate, SimConfig};
 use std::sync::Arc;
 
@@ -31,6 +31,9 @@ fn trained() -> (DeviceProfile, DrlPolicy, cosched_core::ResolvedWorkload) {
         steps: 5_000,
         eval_every: 5_000,
         eval_duration_s: 2.0,
+        // The form that reads energy estimates: the earliest finish ignores them, and a short
+        // run's selection may keep it.
+        prior_forms: vec![PriorForm::PricedObjective],
         ..TrainConfig::new(device.clone())
     };
     let t = train(&cfg, &mut |_| {}).unwrap();

@@ -7,11 +7,12 @@
 //! simulator, the guard sees only what a real scheduler would), then moves the live decisions
 //! to the candidate that did best, with hysteresis so that noise does not make it flap.
 //!
-//! What the replay approximates: it starts from empty queues rather than the queues as they
-//! are, and it replays the arrivals of the last `window` rather than those to come, so it
-//! predicts which policy suits the recent traffic. It runs inline in the simulator (virtual
-//! time: deterministic runs) and on a background thread in real runs (off the dispatch path:
-//! a decision only reads the verdict).
+//! What the replay approximates: it starts with the requests in flight (their queue positions
+//! are not kept) and replays the arrivals of the last `window` rather than those to come, so it
+//! predicts which policy suits the recent traffic. It judges early (`first_ms`) and again soon
+//! after a switch (`probation_ms`), because a wrong choice costs most while queues grow. It runs
+//! inline in the simulator (virtual time: deterministic runs) and on a background thread in
+//! real runs (off the dispatch path: a decision only reads the verdict).
 
 use crate::{simulate, SimConfig};
 use cosched_core::{
