@@ -31,6 +31,10 @@ jobs="${JOBS:-2}"
     echo "${device} ${objective}"
 done | xargs -P "${jobs}" -L 1 sh -c '
     rm -rf "policies/$0-$1.policy"
-    "'"${bench}"'" train --device "$0" --objective "$1" --seed '"${seed}"' --out "policies/$0-$1.policy" 2>&1 \
+    # The earliest-finish form suits identical workers only (host-cpu); on a heterogeneous
+    # board the validation family preferred the priced objective (docs/training.md).
+    prior=priced-objective
+    [ "$0" = host-cpu ] && prior=auto
+    "'"${bench}"'" train --device "$0" --objective "$1" --seed '"${seed}"' --prior "${prior}" --out "policies/$0-$1.policy" 2>&1 \
         | sed "s/^/[$0 $1] /"
 '
