@@ -9,7 +9,9 @@
 //! - [`ort`]: the ONNX Runtime executor;
 //! - [`Scheduler`]: the embedding API (device profile + policy at startup, then `submit`);
 //! - [`resolve_policy`]: baseline names, `drl[:objective]` (pretrained, compiled in from
-//!   `policies/`) and policy files.
+//!   `policies/`) and policy files, learned policies under the run-time guard unless
+//!   `unguarded:` (on the wall clock: [`policies::resolve_policy_on`] with
+//!   [`policies::Clock::Wall`]).
 //!
 //! ```
 //! use cosched::{baseline, DeviceProfile, Workload, sim::{simulate, SimConfig}};
