@@ -27,7 +27,7 @@ pub const HELD_OUT_WORKLOADS: &[&str] = &["mixed-slo", "bursty-multitenant"];
 pub const TRAIN_FAMILY: u64 = 1000;
 
 /// The scenario seed the weights are selected on by default: in the validation family, and
-/// apart from seed 2000, which design choices are measured on (docs/drl-evaluation.md).
+/// apart from seed 2000, which design choices are measured on (docs/training.md).
 pub const SELECTION_FAMILY: u64 = 2500;
 
 /// Default spread of the randomised boards (see [`TrainConfig::perturb`]).
@@ -96,9 +96,8 @@ pub struct TrainConfig {
     pub device: DeviceProfile,
     /// Training workloads (name, workload).
     pub workloads: Vec<(String, Workload)>,
-    /// Fraction of episodes that run a random mix instead of a training workload: 1-4 streams
-    /// of random models of the profile, Poisson, periodic or bursty (MMPP) arrivals, deadlines
-    /// of 2-15x the model's fastest latency. Evaluation uses the named workloads only.
+    /// Fraction of episodes that run a randomised workload (a generated scenario of
+    /// `train_family`, or a random mix) instead of one of `workloads`.
     pub random_mix_fraction: f64,
     /// Where those randomised episodes come from: scenarios `0..train_family.1` of seed
     /// `train_family.0` of the scenario generator (docs/scenarios.md: training seeds are

@@ -46,6 +46,17 @@ fn a_saved_policy_loads_and_decides_like_the_original() {
     assert_eq!(cosched_core::Policy::name(&p), "drl:balanced");
 }
 
+/// Weights are selected on generated validation scenarios, not on the workloads trained on.
+#[test]
+fn the_manifest_records_selection_on_the_validation_family() {
+    let (m, _) = trained();
+    assert_eq!(m.evaluation.cases.len(), 12 * 3, "12 scenarios x 3 loads");
+    for c in &m.evaluation.cases {
+        assert!(c.workload.starts_with("scn-2500-"), "selected on {}", c.workload);
+        assert!(c.best_baseline_objective > 0.0 && c.best_baseline_objective.is_finite());
+    }
+}
+
 #[test]
 fn the_prior_form_comes_from_the_manifest_and_an_unknown_one_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
