@@ -143,24 +143,28 @@ impl BackendSession for OrtSession {
     }
 }
 
+/// One session run over `inputs`, in the model's input order: its outputs, owned.
+fn run_once(session: &mut Session, inputs: &[ArrayD<f32>]) -> Result<Vec<ArrayD<f32>>, BackendError> {
+    use ort::session::SessionInputValue;
+    use ort::value::TensorRef;
+    let e = |e: ort::Error| BackendError::Run(e.to_string());
+    let values: Vec<SessionInputValue<'_>> = inputs
+        .iter()
+        .map(|a| TensorRef::from_array_view(a).map(Into::into))
+        .collect::<Result<_, _>>()
+        .map_err(e)?;
+    let out = session.run(values.as_slice()).map_err(e)?;
+    out.values()
+        .map(|v| v.try_extract_array::<f32>().map(|a| a.to_owned()).map_err(e))
+        .collect()
+}
+
 /// Run a batch: one request as it is, several concatenated along the batch axis and the
 /// outputs split back into one row per request.
 fn run_batch(session: &mut Session, batch: Batch<'_>) -> Result<Vec<Vec<ArrayD<f32>>>, BackendError> {
-    use ort::session::SessionInputValue;
-    use ort::value::TensorRef;
     let n_inputs = batch.inputs(0).len();
-    let e = |e: ort::Error| BackendError::Run(e.to_string());
-    let outputs_owned: Vec<ArrayD<f32>> = if batch.len() == 1 {
-        let values: Vec<SessionInputValue<'_>> = batch
-            .inputs(0)
-            .iter()
-            .map(|a| TensorRef::from_array_view(a).map(Into::into))
-            .collect::<Result<_, _>>()
-            .map_err(e)?;
-        let out = session.run(values.as_slice()).map_err(e)?;
-        out.values()
-            .map(|v| v.try_extract_array::<f32>().map(|a| a.to_owned()).map_err(e))
-            .collect::<Result<_, _>>()?
+    let outputs_owned = if batch.len() == 1 {
+        run_once(session, batch.inputs(0))?
     } else {
         let joined: Vec<ArrayD<f32>> = (0..n_inputs)
             .map(|i| {
@@ -168,15 +172,7 @@ fn run_batch(session: &mut Session, batch: Batch<'_>) -> Result<Vec<Vec<ArrayD<f
                 ndarray::concatenate(Axis(0), &views).map_err(|e| BackendError::Run(e.to_string()))
             })
             .collect::<Result<_, _>>()?;
-        let values: Vec<SessionInputValue<'_>> = joined
-            .iter()
-            .map(|a| TensorRef::from_array_view(a).map(Into::into))
-            .collect::<Result<_, _>>()
-            .map_err(e)?;
-        let out = session.run(values.as_slice()).map_err(e)?;
-        out.values()
-            .map(|v| v.try_extract_array::<f32>().map(|a| a.to_owned()).map_err(e))
-            .collect::<Result<_, _>>()?
+        run_once(session, &joined)?
     };
     if batch.len() == 1 {
         return Ok(vec![outputs_owned]);
