@@ -115,7 +115,7 @@ pub fn resolve_policy_on(
         }
         let drl = resolve_drl_policy(inner, device)?;
         let name = format!("{UNGUARDED_PREFIX}{}", drl.name());
-        return Ok(Box::new(Renamed(drl, name)));
+        return Ok(Box::new(DrlPolicy::new(name, drl.network().clone(), drl.n_models())));
     }
     if let Some(p) = baseline(name, device, weights) {
         return Ok(p);
@@ -133,30 +133,6 @@ pub const GUARD_PREFIX: &str = "guard:";
 /// Policy names starting with this run a learned policy without the run-time guard:
 /// `unguarded:drl`.
 pub const UNGUARDED_PREFIX: &str = "unguarded:";
-
-/// A policy reported under another name (`unguarded:drl:balanced`).
-struct Renamed<P>(P, String);
-
-impl<P: Policy> Policy for Renamed<P> {
-    fn name(&self) -> &str {
-        &self.1
-    }
-    fn decide(&mut self, obs: &cosched_core::Observation) -> cosched_core::Action {
-        self.0.decide(obs)
-    }
-    fn observe(&mut self, outcome: &cosched_core::Outcome) {
-        self.0.observe(outcome)
-    }
-    fn queue_order(&self) -> cosched_core::QueueOrder {
-        self.0.queue_order()
-    }
-    fn reset(&mut self, seed: u64) {
-        self.0.reset(seed)
-    }
-    fn switches(&self) -> &[cosched_core::PolicySwitch] {
-        self.0.switches()
-    }
-}
 
 /// The baselines the run-time guard may hand decisions to, besides the guarded policy: the ones
 /// that are most often the best baseline somewhere (README's table): the GPU-only deployment,
