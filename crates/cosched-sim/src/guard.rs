@@ -384,9 +384,10 @@ impl Guard {
         }
     }
 
-    /// Whether the decisions moved.
-    fn apply(&mut self, v: Verdict) -> bool {
-        let Some(latest) = v.objectives else { return false };
+    /// Move the decisions if the verdict says so; a switch puts the next judgement at most a
+    /// probation after `now_ms`.
+    fn apply(&mut self, v: Verdict, now_ms: f64) {
+        let Some(latest) = v.objectives else { return };
         self.history.push_back(latest);
         while self.history.len() > self.config.memory.max(1) as usize {
             self.history.pop_front();
@@ -397,7 +398,7 @@ impl Guard {
         let best = (0..obj.len())
             .filter(|&i| obj[i].is_finite())
             .min_by(|&a, &b| obj[a].total_cmp(&obj[b]));
-        let Some(best) = best else { return false };
+        let Some(best) = best else { return };
         let current = obj[self.active];
         if best != self.active && (!current.is_finite() || obj[best] < current * (1.0 - self.config.margin)) {
             self.switches.push(PolicySwitch {
@@ -412,9 +413,8 @@ impl Guard {
                     .collect(),
             });
             self.active = best;
-            return true;
+            self.next_judgement_ms = self.next_judgement_ms.min(now_ms + self.config.probation_ms);
         }
-        false
     }
 }
 
@@ -446,9 +446,7 @@ impl Policy for Guard {
         }
         if let Some((_, rx)) = &self.background {
             if let Ok(v) = rx.try_recv() {
-                if self.apply(v) {
-                    self.next_judgement_ms = self.next_judgement_ms.min(now + self.config.probation_ms);
-                }
+                self.apply(v, now);
             }
         }
         if now >= self.next_judgement_ms {
@@ -463,16 +461,12 @@ impl Policy for Guard {
                     Ok(()) | Err(TrySendError::Full(_)) => {}
                     Err(TrySendError::Disconnected(s)) => {
                         let v = judge(&s, &self.candidates, self.order, &self.config);
-                        if self.apply(v) {
-                            self.next_judgement_ms = now + self.config.probation_ms;
-                        }
+                        self.apply(v, now);
                     }
                 },
                 None => {
                     let v = judge(&snap, &self.candidates, self.order, &self.config);
-                    if self.apply(v) {
-                        self.next_judgement_ms = now + self.config.probation_ms;
-                    }
+                    self.apply(v, now);
                 }
             }
         }
