@@ -7,3 +7,4 @@ cd "$(dirname "$0")/.."
 bash scripts/fetch-onnxruntime.sh
 python3 -m pip install --quiet --disable-pip-version-check onnx==1.23.2
 python3 scripts/make-test-models.py
+bash scripts/setup-python-env.sh
