@@ -6,6 +6,7 @@
 
 use crate::error::{non_negative, positive, ConfigError};
 use crate::ids::{ModelId, ProcessorId};
+use crate::remote::{RawRemote, RemoteSpec};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -89,6 +90,8 @@ pub struct Processor {
     pub dvfs_mhz: Vec<f64>,
     /// Where the numbers of this processor come from.
     pub source: String,
+    /// The server, for a remote processor (kind and ep `remote`); `None` for the others.
+    pub remote: Option<RemoteSpec>,
 }
 
 impl Processor {
@@ -254,6 +257,18 @@ struct RawProcessor {
     dvfs_mhz: Vec<f64>,
     #[serde(default)]
     source: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    remote_models: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    timeout_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    connect_timeout_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    probe_interval_ms: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    protocol: Option<String>,
 }
 
 #[derive(Deserialize, Serialize)]
@@ -443,6 +458,23 @@ impl DeviceProfile {
             for &mhz in &p.dvfs_mhz {
                 positive(file, &f("dvfs_mhz"), mhz)?;
             }
+            let is_remote = kind == ProcessorKind::Remote || ep == ExecutionProviderKind::Remote;
+            if is_remote && (kind != ProcessorKind::Remote || ep != ExecutionProviderKind::Remote) {
+                return Err(ConfigError::invalid(
+                    file,
+                    f("kind"),
+                    "a remote processor has kind = \"remote\" and ep = \"remote\" (one without the other is a typo)",
+                ));
+            }
+            let remote = RawRemote {
+                endpoint: p.endpoint,
+                remote_models: p.remote_models,
+                timeout_ms: p.timeout_ms,
+                connect_timeout_ms: p.connect_timeout_ms,
+                probe_interval_ms: p.probe_interval_ms,
+                protocol: p.protocol,
+            }
+            .validate(file, is_remote, &f)?;
             processors.push(Processor {
                 id: p.id,
                 kind,
@@ -454,6 +486,7 @@ impl DeviceProfile {
                 busy_power_w: busy,
                 dvfs_mhz: p.dvfs_mhz,
                 source: p.source,
+                remote,
             });
         }
         let proc_index = |name: &str| processors.iter().position(|p| p.id == name);
@@ -593,7 +626,8 @@ impl DeviceProfile {
         let processor = self
             .processors
             .iter()
-            .map(|p| RawProcessor {
+            .map(|p| (p, RawRemote::from_spec(p.remote.as_ref())))
+            .map(|(p, remote)| RawProcessor {
                 id: p.id.clone(),
                 kind: p.kind.as_str().to_string(),
                 ep: name_of(p.ep),
@@ -604,6 +638,12 @@ impl DeviceProfile {
                 busy_power_w: p.busy_power_w,
                 dvfs_mhz: p.dvfs_mhz.clone(),
                 source: p.source.clone(),
+                endpoint: remote.endpoint,
+                remote_models: remote.remote_models,
+                timeout_ms: remote.timeout_ms,
+                connect_timeout_ms: remote.connect_timeout_ms,
+                probe_interval_ms: remote.probe_interval_ms,
+                protocol: remote.protocol,
             })
             .collect();
         let model = self

@@ -22,6 +22,7 @@ pub mod observation;
 pub mod policy;
 pub mod profile_fit;
 pub mod queue;
+pub mod remote;
 pub mod scenario;
 pub mod workload;
 mod workload_write;
@@ -40,6 +41,7 @@ pub use observation::{Observation, ProcessorView, RequestView, OBSERVATION_VERSI
 pub use policy::{Action, Outcome, Policy, PolicySwitch, QueueOrder};
 pub use profile_fit::{FitEntry, ProfileFit};
 pub use queue::{PolicyQueue, Queued};
+pub use remote::{RemoteProtocol, RemoteSpec};
 pub use workload::{
     saturation_rps, Arrival, ResolvedArrival, ResolvedStream, ResolvedWorkload, Slo, Stream, Workload, MAX_TRACE_BYTES,
 };

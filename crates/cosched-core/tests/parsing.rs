@@ -1216,3 +1216,64 @@ fn profile_fit_reports_the_measured_ratio_once_a_pair_has_enough_samples() {
     assert!(!fit.record(m, p, f64::NAN, 1.0));
     assert_eq!(fit.entry(&d, m, p).unwrap().samples, ProfileFit::MIN_SAMPLES);
 }
+
+// ---------------------------------------------------------------- remote processors
+
+/// The base profile with its gpu turned into a remote server with `fields` (TOML lines).
+fn remote_profile(fields: &str) -> String {
+    with(
+        &with(DEVICE, "kind = \"gpu\"\nep = \"cuda\"", "kind = \"remote\"\nep = \"remote\""),
+        "busy_power_w = 20.0\n",
+        &format!("busy_power_w = 20.0\n{fields}\n"),
+    )
+}
+
+#[test]
+fn remote_processor_parses_with_defaults_and_round_trips() {
+    let text = remote_profile("endpoint = \"http://127.0.0.1:8000/\"\nremote_models = { a = \"a_onnx\" }");
+    let d = DeviceProfile::from_toml_str(&text, DEV_FILE).expect("valid remote profile");
+    let r = d.processors[1].remote.as_ref().expect("the gpu is remote now");
+    assert_eq!(r.endpoint, "http://127.0.0.1:8000");
+    assert_eq!(r.authority(), "127.0.0.1:8000");
+    assert_eq!(r.server_model("a"), "a_onnx");
+    assert_eq!(r.server_model("b"), "b");
+    assert_eq!(r.timeout_ms, cosched_core::RemoteSpec::DEFAULT_TIMEOUT_MS);
+    assert_eq!(r.protocol, cosched_core::RemoteProtocol::Auto);
+    assert!(d.processors[0].remote.is_none());
+    let again = DeviceProfile::from_toml_str(&d.to_toml_string(), DEV_FILE).expect("written profile reads back");
+    assert_eq!(again, d);
+}
+
+#[test]
+fn remote_processor_without_endpoint() {
+    dev_err(&remote_profile(""), &["processor[1] \"gpu\".endpoint", "missing"]);
+}
+
+#[test]
+fn remote_processor_with_bad_endpoint_or_settings() {
+    dev_err(
+        &remote_profile("endpoint = \"https://h:443\""),
+        &["endpoint", "https is not supported"],
+    );
+    dev_err(&remote_profile("endpoint = \"http://h\""), &["endpoint", "no port"]);
+    dev_err(
+        &remote_profile("endpoint = \"http://h:1\"\ntimeout_ms = 0.0"),
+        &["\"gpu\".timeout_ms"],
+    );
+    dev_err(
+        &remote_profile("endpoint = \"http://h:1\"\nprotocol = \"grpc\""),
+        &["\"gpu\".protocol", "auto, json, binary"],
+    );
+}
+
+#[test]
+fn remote_settings_on_a_local_processor_or_half_remote_kind() {
+    dev_err(
+        &with(DEVICE, "busy_power_w = 20.0\n", "busy_power_w = 20.0\nendpoint = \"http://h:1\"\n"),
+        &["\"gpu\".endpoint", "not remote"],
+    );
+    dev_err(
+        &with(DEVICE, "kind = \"gpu\"\nep = \"cuda\"", "kind = \"remote\"\nep = \"cuda\""),
+        &["\"gpu\".kind", "kind = \"remote\" and ep = \"remote\""],
+    );
+}
