@@ -474,7 +474,7 @@ impl DeviceProfile {
                 probe_interval_ms: p.probe_interval_ms,
                 protocol: p.protocol,
             }
-            .validate(file, is_remote, &f)?;
+            .validate(file, is_remote, f)?;
             processors.push(Processor {
                 id: p.id,
                 kind,

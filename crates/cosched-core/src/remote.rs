@@ -197,7 +197,10 @@ mod tests {
 
     #[test]
     fn endpoints() {
-        assert_eq!(check_endpoint("http://127.0.0.1:8000/").unwrap(), "http://127.0.0.1:8000");
+        assert_eq!(
+            check_endpoint("http://127.0.0.1:8000/").unwrap(),
+            "http://127.0.0.1:8000"
+        );
         assert_eq!(check_endpoint("http://h:1/kserve").unwrap(), "http://h:1/kserve");
         assert!(check_endpoint("https://h:1").unwrap_err().contains("https"));
         assert!(check_endpoint("h:1").unwrap_err().contains("not an http"));

@@ -1222,7 +1222,11 @@ fn profile_fit_reports_the_measured_ratio_once_a_pair_has_enough_samples() {
 /// The base profile with its gpu turned into a remote server with `fields` (TOML lines).
 fn remote_profile(fields: &str) -> String {
     with(
-        &with(DEVICE, "kind = \"gpu\"\nep = \"cuda\"", "kind = \"remote\"\nep = \"remote\""),
+        &with(
+            DEVICE,
+            "kind = \"gpu\"\nep = \"cuda\"",
+            "kind = \"remote\"\nep = \"remote\"",
+        ),
         "busy_power_w = 20.0\n",
         &format!("busy_power_w = 20.0\n{fields}\n"),
     )
@@ -1269,11 +1273,19 @@ fn remote_processor_with_bad_endpoint_or_settings() {
 #[test]
 fn remote_settings_on_a_local_processor_or_half_remote_kind() {
     dev_err(
-        &with(DEVICE, "busy_power_w = 20.0\n", "busy_power_w = 20.0\nendpoint = \"http://h:1\"\n"),
+        &with(
+            DEVICE,
+            "busy_power_w = 20.0\n",
+            "busy_power_w = 20.0\nendpoint = \"http://h:1\"\n",
+        ),
         &["\"gpu\".endpoint", "not remote"],
     );
     dev_err(
-        &with(DEVICE, "kind = \"gpu\"\nep = \"cuda\"", "kind = \"remote\"\nep = \"cuda\""),
+        &with(
+            DEVICE,
+            "kind = \"gpu\"\nep = \"cuda\"",
+            "kind = \"remote\"\nep = \"cuda\"",
+        ),
         &["\"gpu\".kind", "kind = \"remote\" and ep = \"remote\""],
     );
 }

@@ -90,6 +90,10 @@ pub enum SubmitError {
         /// What is wrong.
         message: String,
     },
+    /// Every processor that runs the model is down for now (remote servers that cannot be
+    /// reached); try again later.
+    #[error("model \"{0}\": every processor that runs it is down for now (its remote servers cannot be reached)")]
+    Unavailable(String),
     /// The executor is shutting down.
     #[error("the executor is shutting down")]
     ShuttingDown,
@@ -136,10 +140,11 @@ pub enum ProviderError {
     #[error("cannot list the providers of libonnxruntime: {0}")]
     Listing(String),
     /// Remote processors are not served by this backend.
-    #[error(
-        "remote processors are served by a KServe v2 client, not by ONNX Runtime (not implemented in cosched-ort)"
-    )]
+    #[error("remote processors are served by a KServe v2 client (RemoteBackend), not by ONNX Runtime")]
     Remote,
+    /// The KServe v2 client was asked to serve a processor that is not remote.
+    #[error("not a remote processor (no endpoint in the profile)")]
+    NotRemote,
     /// The provider is there but refused to register on a session.
     #[error("{provider} failed to register: {message}")]
     Registration {
@@ -179,6 +184,26 @@ pub enum BackendError {
     /// An inference failed.
     #[error("{0}")]
     Run(String),
+    /// A remote server could not be reached, timed out or said it cannot serve now: the
+    /// processor is taken down until the server is ready again.
+    #[error("server {endpoint}: {message}")]
+    Unreachable {
+        /// The server's URL.
+        endpoint: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A remote server answered an inference with an error (or with a response that is not
+    /// valid KServe v2).
+    #[error("server {endpoint} answered HTTP {status}: {message}")]
+    Server {
+        /// The server's URL.
+        endpoint: String,
+        /// The HTTP status.
+        status: u16,
+        /// The server's error message.
+        message: String,
+    },
     /// A batched output does not have one row per request.
     #[error("batched output has shape {shape:?}, expected a first dimension of {batch}")]
     BatchShape {
@@ -194,5 +219,11 @@ impl BackendError {
     /// executor failing to start.
     pub fn is_provider(&self) -> bool {
         matches!(self, BackendError::Provider(_))
+    }
+
+    /// The processor cannot take work until [`Backend::ready`](crate::backend::Backend::ready)
+    /// says so again: its queue moves to other processors meanwhile.
+    pub fn takes_processor_down(&self) -> bool {
+        matches!(self, BackendError::Unreachable { .. })
     }
 }

@@ -142,6 +142,7 @@ fn processor_for(ep: ExecutionProviderKind, id: &str, threads: usize, config: &P
         busy_power_w: config.busy_power_w,
         dvfs_mhz: Vec::new(),
         source: String::new(),
+        remote: None,
     }
 }
 

@@ -10,10 +10,14 @@
 //! [`Executor::with_backend`]: crate::Executor::with_backend
 
 mod ort;
+mod remote;
+mod routed;
 
 pub use self::ort::ep_name;
 pub use self::ort::OrtBackend;
 pub(crate) use self::ort::SessionOptions;
+pub use self::remote::RemoteBackend;
+pub use self::routed::RoutedBackend;
 
 use crate::error::{BackendError, ProviderError};
 use crate::executor::{Inputs, ModelInfo, Req};
@@ -47,6 +51,14 @@ pub trait Backend: Send + Sync {
 
     /// A session of `model` on `processor`, for one worker thread.
     fn open(&self, processor: &Processor, model: &ModelInfo) -> Result<Box<dyn BackendSession>, BackendError>;
+
+    /// Whether `processor` can take work now. The executor asks at start-up and, after a
+    /// failure that [takes the processor down](BackendError::takes_processor_down), every
+    /// probe interval until this is Ok (a remote server that restarted comes back). In-process
+    /// engines are always ready.
+    fn ready(&self, _processor: &Processor) -> Result<(), BackendError> {
+        Ok(())
+    }
 }
 
 /// One model opened on one processor, used by one worker thread at a time.

@@ -2,6 +2,7 @@
 
 use super::completion::{Completion, Reply};
 use super::failover::fail_over;
+use super::health::take_down;
 use super::mirror::{settle, try_start};
 use super::request::Req;
 use super::shared::{lock, ms_since, Shared};
@@ -37,9 +38,17 @@ pub(super) struct Done {
     pub(super) panicked: bool,
 }
 
+/// What a worker is left with after a batch: the completions to deliver, and whether it is to
+/// probe its processor, which the batch's failure took down.
+pub(super) struct AfterBatch {
+    pub(super) replies: Vec<(Reply, Completion)>,
+    pub(super) probe: bool,
+}
+
 /// Bookkeeping after a batch: metrics, estimator, policy feedback, failover, next work.
-pub(super) fn on_done(sh: &Shared, p: usize, slot: usize, batch: Vec<Req>, done: Done) -> Vec<(Reply, Completion)> {
+pub(super) fn on_done(sh: &Shared, p: usize, slot: usize, batch: Vec<Req>, done: Done) -> AfterBatch {
     let mut replies = Vec::with_capacity(batch.len());
+    let mut probe = false;
     let mut st = lock(&sh.state);
     let st = &mut *st;
     let now = ms_since(sh.epoch);
@@ -107,6 +116,9 @@ pub(super) fn on_done(sh: &Shared, p: usize, slot: usize, batch: Vec<Req>, done:
         }
         Err(failure) => {
             let message = failure.to_string();
+            if matches!(&failure, RunFailure::Backend(e) if e.takes_processor_down()) {
+                probe = take_down(sh, st, p, &message, &mut replies);
+            }
             for mut req in batch {
                 req.attempts += 1;
                 fail_over(sh, st, req, p, message.clone(), &mut replies);
@@ -118,5 +130,5 @@ pub(super) fn on_done(sh: &Shared, p: usize, slot: usize, batch: Vec<Req>, done:
     }
     try_start(sh, st, p);
     sh.changed.notify_all();
-    replies
+    AfterBatch { replies, probe }
 }

@@ -143,6 +143,7 @@ impl Executor {
             energy_j: st.procs.iter().map(|p| p.energy_j).collect(),
             busy_slot_ms: st.procs.iter().map(|p| p.busy_slot_ms).collect(),
             completed: st.procs.iter().map(|p| p.completed).collect(),
+            online: st.procs.iter().map(|p| p.usable && !p.offline).collect(),
         }
     }
 

@@ -44,7 +44,7 @@ pub(super) fn build_observation(sh: &Shared, st: &mut State, req: &Req, now: f64
     for (p, (ps, view)) in st.procs.iter().zip(obs.processors.iter_mut()).enumerate() {
         let proc_ = &sh.device.processors[p];
         let pid = ProcessorId(p as u16);
-        let live = ps.usable && loaded && exclude & (1 << p) == 0;
+        let live = ps.usable && !ps.offline && loaded && exclude & (1 << p) == 0;
         let est = if live {
             st.estimator.estimate(req.model, pid)
         } else {

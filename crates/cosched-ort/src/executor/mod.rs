@@ -21,6 +21,7 @@ mod config;
 mod failover;
 mod finish;
 mod handle;
+mod health;
 mod mirror;
 mod model;
 mod request;

@@ -23,6 +23,11 @@ pub(super) struct SlotState {
 
 pub(super) struct ProcState {
     pub(super) usable: bool,
+    /// Down for now (a remote server that cannot be reached): out of the policy's actions
+    /// until a probe finds it ready again.
+    pub(super) offline: bool,
+    /// A worker of this processor is probing it.
+    pub(super) probing: bool,
     pub(super) queue: PolicyQueue<Req>,
     pub(super) slots: Vec<SlotState>,
     pub(super) free: Vec<usize>,

@@ -7,7 +7,7 @@ use super::shared::{lock, Job, ProcState, Shared, SlotState, State};
 use super::stats::{ExecStats, ProcessorStatus};
 use super::worker::{worker_main, ReadyReport};
 use super::Executor;
-use crate::backend::{ep_name, Backend, OrtBackend};
+use crate::backend::{ep_name, Backend, OrtBackend, RemoteBackend, RoutedBackend};
 use crate::error::{BackendError, ExecError};
 use cosched_core::{
     DeviceProfile, ExecutionProviderKind, LatencyEstimator, ModelId, Observation, PolicyQueue, Processor, ProfileFit,
@@ -46,7 +46,7 @@ impl Executor {
     /// unreadable model file fails.
     pub fn new(device: &DeviceProfile, models_dir: &Path, config: ExecutorConfig) -> Result<Executor, ExecError> {
         check_limits(device, &config)?;
-        let backend = OrtBackend::new(&config)?;
+        let backend = RoutedBackend::new(OrtBackend::new(&config)?, RemoteBackend::new());
         Executor::with_backend(device, models_dir, config, Arc::new(backend))
     }
 
@@ -142,6 +142,23 @@ impl Executor {
                 .collect();
             return Err(ExecError::NoUsableProcessor(reasons.join("; ")));
         }
+        // A server that is not ready yet is not a configuration error: its processor starts
+        // down and comes up when a probe finds it ready.
+        let offline: Vec<bool> = device
+            .processors
+            .iter()
+            .zip(&status)
+            .map(|(p, s)| {
+                s.error.is_none()
+                    && match backend.ready(p) {
+                        Ok(()) => false,
+                        Err(e) => {
+                            tracing::warn!("processor \"{}\" starts down: {e}", p.id);
+                            true
+                        }
+                    }
+            })
+            .collect();
         config.policy.reset(config.seed);
         let order = config.policy.queue_order();
         let n_proc = device.processors.len();
@@ -155,6 +172,8 @@ impl Executor {
                 receivers.push(rxs);
                 ProcState {
                     usable: status[i].error.is_none(),
+                    offline: offline[i],
+                    probing: false,
                     queue: PolicyQueue::new(order),
                     slots: vec![
                         SlotState {

@@ -35,6 +35,10 @@ pub struct ExecStats {
     pub invalid_actions: u64,
     /// Requests accepted and not yet completed.
     pub outstanding: u64,
+    /// Times a processor went down (a remote server unreachable or timing out).
+    pub processor_downs: u64,
+    /// Times a processor that was down came back.
+    pub processor_recoveries: u64,
 }
 
 /// Energy and busy time per processor, integrated up to now (modelled from the profile's power).
@@ -48,4 +52,7 @@ pub struct UsageSnapshot {
     pub busy_slot_ms: Vec<f64>,
     /// Completions per processor.
     pub completed: Vec<u64>,
+    /// Whether each processor takes work now (false while a remote server is down, and for a
+    /// processor masked out at start-up).
+    pub online: Vec<bool>,
 }

@@ -78,7 +78,16 @@ pub(super) fn submit(
         if st_ref.obs.valid().next().is_none() {
             // Disarm the reply: an error return means no completion.
             req.reply = None;
-            return Err(SubmitError::UnknownModel(format!("\"{}\"", info.name)));
+            let down = st_ref
+                .procs
+                .iter()
+                .enumerate()
+                .any(|(p, ps)| ps.usable && ps.offline && sh.device.models[model.index()].on[p].is_some());
+            return Err(if down {
+                SubmitError::Unavailable(info.name.clone())
+            } else {
+                SubmitError::UnknownModel(format!("\"{}\"", info.name))
+            });
         }
         let action = st_ref.policy.decide(&st_ref.obs);
         let p = if st_ref.obs.is_valid(action.processor) {

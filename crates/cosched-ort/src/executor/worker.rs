@@ -4,6 +4,7 @@
 use super::config::Fault;
 use super::failover::fail_over;
 use super::finish::{on_done, Done, RunFailure};
+use super::health::{claim_probe, probe, probe_interval};
 use super::mirror::try_start;
 use super::shared::{lock, ms_since, Job, Shared};
 use super::spin::recv_job;
@@ -93,18 +94,37 @@ pub(super) fn worker_main(sh: Arc<Shared>, p: usize, slot: usize, rx: Receiver<J
             return;
         }
     };
-    {
+    let mut probing = {
         let mut st = lock(&sh.state);
         let st = &mut *st;
         st.procs[p].slots[slot].down = false;
         st.procs[p].free.push(slot);
         try_start(&sh, st, p);
-    }
+        claim_probe(st, p)
+    };
     if let Some(ready) = ready {
         let _ = ready.send((p, slot, Ok(())));
     }
+    let interval = probe_interval(&sh, p);
     let mut spin = Duration::ZERO;
-    while let Some(job) = recv_job(&rx, spin) {
+    loop {
+        let job = if probing {
+            // Down: ask the backend every interval, and still take a stop (or a job sent
+            // before the processor went down) as it comes.
+            match rx.recv_timeout(interval) {
+                Ok(job) => job,
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                    probing = !probe(&sh, p);
+                    continue;
+                }
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+            }
+        } else {
+            match recv_job(&rx, spin) {
+                Some(job) => job,
+                None => break,
+            }
+        };
         let batch = match job {
             Job::Run(b) => b,
             Job::Stop => break,
@@ -129,7 +149,7 @@ pub(super) fn worker_main(sh: Arc<Shared>, p: usize, slot: usize, rx: Receiver<J
             Ok(r) => (r, false),
             Err(e) => (Err(RunFailure::Panicked(panic_message(&*e))), true),
         };
-        let replies = on_done(
+        let after = on_done(
             &sh,
             p,
             slot,
@@ -141,12 +161,17 @@ pub(super) fn worker_main(sh: Arc<Shared>, p: usize, slot: usize, rx: Receiver<J
                 panicked,
             },
         );
-        for (r, c) in replies {
+        probing |= after.probe;
+        for (r, c) in after.replies {
             r.deliver(c);
         }
         if panicked {
-            // Replace this worker: a new thread with fresh sessions takes over the channel.
+            // Replace this worker: a new thread with fresh sessions takes over the channel (and
+            // the probing, if this one was probing).
             drop(sessions);
+            if probing {
+                lock(&sh.state).procs[p].probing = false;
+            }
             let sh2 = sh.clone();
             let name = format!("cosched-{}-{slot}", sh.device.processors[p].id);
             match std::thread::Builder::new()
