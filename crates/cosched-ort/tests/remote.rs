@@ -369,3 +369,24 @@ fn a_server_that_is_not_there_starts_down_and_requests_go_local_or_are_refused()
     }
     exec.shutdown(ShutdownMode::Drain);
 }
+
+/// MLServer refuses Triton's binary tensors (HTTP 4xx): a profile that forces them gets every
+/// remote attempt refused, each request fails over to the board, and the server is not taken
+/// down (it answered; the request was what it refused).
+#[test]
+fn a_refused_request_fails_over_without_taking_the_server_down() {
+    let server = Server::start(Kind::MlServer, free_port());
+    let device = device(&server.endpoint(), 1, "protocol = \"binary\"");
+    let mut exec = executor(&device, "round-robin");
+    let xs = inputs(&exec, 10);
+    for x in &xs {
+        let c = exec.submit(ModelId(0), x.clone()).expect("accepted").wait();
+        assert!(c.result.is_ok(), "{:?}", c.result);
+        assert_eq!(c.processor, Some(ProcessorId(0)), "only the board can answer");
+    }
+    let stats = exec.stats();
+    assert!(stats.failovers >= 4, "{stats:?}");
+    assert_eq!((stats.failed, stats.processor_downs), (0, 0), "{stats:?}");
+    assert_eq!(exec.usage().online, vec![true, true]);
+    exec.shutdown(ShutdownMode::Drain);
+}
