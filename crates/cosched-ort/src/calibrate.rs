@@ -160,11 +160,24 @@ pub fn calibrate(
         },
     )?;
     let n_proc = device.processors.len();
-    let usable: Vec<bool> = exec.processor_status().iter().map(|s| s.error.is_none()).collect();
+    // A remote processor whose server is down at start is measured as nothing: the pinned
+    // policy's requests would run elsewhere.
+    let online = exec.usage().online;
+    let usable: Vec<bool> = exec
+        .processor_status()
+        .iter()
+        .zip(&online)
+        .map(|(s, &up)| s.error.is_none() && up)
+        .collect();
     let skipped: Vec<(String, String)> = exec
         .processor_status()
         .iter()
-        .filter_map(|s| s.error.clone().map(|e| (s.id.clone(), e)))
+        .zip(&online)
+        .filter_map(|(s, &up)| match (&s.error, up) {
+            (Some(e), _) => Some((s.id.clone(), e.clone())),
+            (None, false) => Some((s.id.clone(), "down (its server is not ready)".to_string())),
+            (None, true) => None,
+        })
         .collect();
     let pairs_to_measure: Vec<(usize, usize)> = (0..n_proc)
         .filter(|&p| usable[p] && twin_of(device, p).is_none_or(|q| !usable[q]))
@@ -192,6 +205,14 @@ pub fn calibrate(
                 .wait();
             if let Err(e) = &c.result {
                 return Err(failed(e.to_string()));
+            }
+            if c.processor != Some(ProcessorId(p as u16)) || c.attempts != 1 {
+                return Err(failed(format!(
+                    "the request ran on {} after {} attempts (the processor failed or went down during calibration)",
+                    c.processor
+                        .map_or("no processor".to_string(), |q| device.processors[q.index()].id.clone()),
+                    c.attempts
+                )));
             }
             if i >= config.warmup {
                 times.push(c.end_ms - c.start_ms.unwrap_or(c.arrival_ms));

@@ -390,3 +390,38 @@ fn a_refused_request_fails_over_without_taking_the_server_down() {
     assert_eq!(exec.usage().online, vec![true, true]);
     exec.shutdown(ShutdownMode::Drain);
 }
+
+/// Quick calibration (`cosched-bench profile --quick`) measures a remote processor like a local
+/// one, round trip included, and leaves a down one as it was, saying why.
+#[test]
+fn calibration_measures_the_round_trip_to_a_server() {
+    use cosched_ort::calibrate::{calibrate, CalibrateConfig};
+    let server = Server::start(Kind::MlServer, free_port());
+    let board = device(&server.endpoint(), 1, "");
+    let config = CalibrateConfig {
+        iters: 20,
+        ..CalibrateConfig::default()
+    };
+    let cal = calibrate(&board, &models_dir(), &config, &mut |_| {}).expect("calibrates");
+    let pair = cal
+        .pairs
+        .iter()
+        .find(|p| p.processor == "server")
+        .expect("the server was measured");
+    assert!(pair.runs >= 3 && pair.measured_ms > 0.0, "{pair:?}");
+    let local = cal.pairs.iter().find(|p| p.processor == "cpu").expect("cpu measured");
+    // An HTTP round trip through a Python server costs more than a 64-wide matmul in process.
+    assert!(pair.measured_ms > local.measured_ms, "{pair:?} vs {local:?}");
+    drop(server);
+
+    let gone = device(&format!("http://127.0.0.1:{}", free_port()), 1, "");
+    let cal = calibrate(&gone, &models_dir(), &config, &mut |_| {}).expect("calibrates the rest");
+    assert!(cal.pairs.iter().all(|p| p.processor != "server"));
+    assert!(
+        cal.skipped
+            .iter()
+            .any(|(id, why)| id == "server" && why.contains("down")),
+        "{:?}",
+        cal.skipped
+    );
+}

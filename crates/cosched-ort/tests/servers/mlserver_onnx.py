@@ -4,6 +4,8 @@ Used by the remote-processor tests: `serve_mlserver.py` writes a model repositor
 this class as the model's implementation.
 """
 
+import os
+
 import onnxruntime
 from mlserver import MLModel
 from mlserver.codecs import NumpyCodec
@@ -15,7 +17,9 @@ class OnnxModel(MLModel):
     async def load(self) -> bool:
         uri = await get_model_uri(self._settings)
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = 1
+        # One thread unless told (the comparisons of scripts/compare-servers.sh give every
+        # server the same total threads).
+        options.intra_op_num_threads = int(os.environ.get("COSCHED_ORT_THREADS", "1"))
         self._session = onnxruntime.InferenceSession(uri, options, providers=["CPUExecutionProvider"])
         return True
 
