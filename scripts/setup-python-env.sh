@@ -18,6 +18,10 @@ python=/usr/bin/python3
 if [[ ! -x "${python}" ]]; then
     python=python3
 fi
+if ! "${python}" -c "import ensurepip, venv" 2>/dev/null && command -v apt-get >/dev/null; then
+    # Debian splits venv out of the interpreter.
+    apt-get install -y -qq python3-venv > /dev/null
+fi
 rm -rf "${venv}"
 "${python}" -m venv "${venv}"
 "${venv}/bin/python" -m pip install --quiet --disable-pip-version-check \
