@@ -5,7 +5,7 @@ use super::config::Fault;
 use super::mirror::settle;
 use super::model::{Inputs, ModelInfo};
 use super::shared::{lock, ms_since, Shared};
-use super::stats::{ExecStats, ProcessorStatus, UsageSnapshot};
+use super::stats::{ExecStats, ProcessorLoad, ProcessorStatus, UsageSnapshot};
 use super::submit::{submit, Submitter};
 use crate::error::SubmitError;
 use cosched_core::{DeviceProfile, ModelId, ProcessorId, ProfileFit, RequestId, StreamId};
@@ -128,6 +128,19 @@ impl Executor {
     /// Counters so far.
     pub fn stats(&self) -> ExecStats {
         lock(&self.shared.state).stats.clone()
+    }
+
+    /// Queue length and running slots per processor now, in the profile's processor order (for
+    /// monitoring, e.g. a server's metrics; one lock, no allocation beyond the vector).
+    pub fn processor_load(&self) -> Vec<ProcessorLoad> {
+        lock(&self.shared.state)
+            .procs
+            .iter()
+            .map(|p| ProcessorLoad {
+                queued: p.queue.len(),
+                running: p.active,
+            })
+            .collect()
     }
 
     /// Energy and busy time per processor up to now.

@@ -38,5 +38,5 @@ pub use config::{Backpressure, ExecutorConfig, Fault, ShutdownMode};
 pub use handle::Executor;
 pub use model::{Inputs, ModelInfo};
 pub(crate) use request::Req;
-pub use stats::{ExecStats, ProcessorStatus, UsageSnapshot};
+pub use stats::{ExecStats, ProcessorLoad, ProcessorStatus, UsageSnapshot};
 pub(crate) use submit::Submitter;

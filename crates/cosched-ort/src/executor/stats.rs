@@ -56,3 +56,14 @@ pub struct UsageSnapshot {
     /// processor masked out at start-up).
     pub online: Vec<bool>,
 }
+
+/// What one processor holds right now (see [`Executor::processor_load`]).
+///
+/// [`Executor::processor_load`]: super::Executor::processor_load
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProcessorLoad {
+    /// Requests waiting in its queue.
+    pub queued: usize,
+    /// Slots running an inference (a batch counts once).
+    pub running: u32,
+}
