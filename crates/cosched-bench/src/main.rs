@@ -6,6 +6,7 @@
 mod cmd_eval;
 mod cmd_real;
 mod cmd_scenarios;
+mod cmd_serve;
 mod cmd_train;
 mod inputs;
 mod plot;
@@ -68,6 +69,8 @@ enum Command {
     Evaluate(cmd_eval::EvalArgs),
     /// Write a generated scenario set (docs/scenarios.md) as workload files.
     Scenarios(cmd_scenarios::ScenariosArgs),
+    /// Serve the board's models over the KServe v2 REST protocol (docs/serve.md).
+    Serve(cmd_serve::ServeArgs),
 }
 
 #[derive(Args)]
@@ -187,6 +190,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Evaluate(args) => cmd_eval::evaluate(args),
         Command::Train(args) => cmd_train::run(args),
         Command::Scenarios(args) => cmd_scenarios::run(args),
+        Command::Serve(args) => cmd_serve::serve(args),
     }
 }
 
