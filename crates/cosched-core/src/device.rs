@@ -379,7 +379,8 @@ impl DeviceProfile {
 
     /// Read and validate a profile file.
     pub fn from_file(path: &Path) -> Result<DeviceProfile, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::io(path, e))?;
+        let text = crate::text_file::read_text(path, crate::text_file::MAX_CONFIG_BYTES)
+            .map_err(|e| e.into_config_error(path, false))?;
         Self::from_toml_str(&text, &path.display().to_string())
     }
 

@@ -28,12 +28,20 @@ pub enum ConfigError {
     },
     /// A trace file that cannot be read as one: not a regular file, or too large. Checked before
     /// reading, because a device such as `/dev/urandom` never ends and a FIFO blocks.
-    #[error("{file}: {problem}")]
+    #[error("{file}: {problem}; a trace is a CSV file of timestamp_ms,model rows")]
     Trace {
         /// The file.
         file: String,
         /// What is wrong with it.
-        problem: TraceFileProblem,
+        problem: FileProblem,
+    },
+    /// A profile or workload file refused before it is read, for the same reasons as a trace.
+    #[error("{file}: {problem}; expected a TOML file")]
+    File {
+        /// The file.
+        file: String,
+        /// What is wrong with it.
+        problem: FileProblem,
     },
     /// The file parses but a value is not acceptable.
     #[error("{file}: {field}: {message}")]
@@ -47,17 +55,17 @@ pub enum ConfigError {
     },
 }
 
-/// Why a trace file is refused before it is read.
+/// Why an input file is refused before it is read.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
-pub enum TraceFileProblem {
+pub enum FileProblem {
     /// A device, FIFO, socket or folder instead of a regular file.
-    #[error("not a regular file (it is {kind}); a trace is a CSV file of timestamp_ms,model rows")]
+    #[error("not a regular file (it is {kind})")]
     NotRegularFile {
         /// What it is instead, in words.
         kind: &'static str,
     },
     /// Larger than a trace may be.
-    #[error("{size} bytes, more than the {limit} bytes a trace file may have")]
+    #[error("{size} bytes, more than the {limit} bytes such a file may have")]
     TooLarge {
         /// Its size in bytes (at least this much was found).
         size: u64,

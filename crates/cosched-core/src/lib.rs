@@ -24,6 +24,7 @@ pub mod profile_fit;
 pub mod queue;
 pub mod remote;
 pub mod scenario;
+mod text_file;
 pub mod workload;
 mod workload_write;
 
@@ -32,7 +33,7 @@ pub use device::{
     DeviceProfile, ExecutionProviderKind, Interference, ModelOnProcessor, ModelProfile, Processor, ProcessorKind,
     BUILTIN_DEVICES,
 };
-pub use error::{ConfigError, TraceFileProblem, WriteError};
+pub use error::{ConfigError, FileProblem, WriteError};
 pub use estimator::{LatencyEstimator, RunningEstimate};
 pub use ids::{Millis, ModelId, ProcessorId, RequestId, StreamId};
 pub use metrics::{LatencySummary, MetricsRecorder, ProcessorReport, RunInfo, RunReport, StreamReport};

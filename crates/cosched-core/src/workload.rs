@@ -1,8 +1,9 @@
 //! Workloads: streams of inference requests, from the TOML format of docs/design.md or built in.
 
 use crate::device::DeviceProfile;
-use crate::error::{one_line, positive, positive_below, ConfigError, TraceFileProblem};
+use crate::error::{positive, positive_below, ConfigError};
 use crate::ids::ModelId;
+use crate::text_file::{read_text, MAX_CONFIG_BYTES};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -200,7 +201,7 @@ impl Workload {
 
     /// Read a workload file; trace files are resolved against its folder.
     pub fn from_file(path: &Path) -> Result<Workload, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::io(path, e))?;
+        let text = read_text(path, MAX_CONFIG_BYTES).map_err(|e| e.into_config_error(path, false))?;
         Workload::from_toml_str(&text, &path.display().to_string(), path.parent())
     }
 
@@ -386,72 +387,11 @@ impl Workload {
 /// a mistyped path can make `sim` read into memory.
 pub const MAX_TRACE_BYTES: u64 = 256 << 20;
 
-/// The text of a trace file, refused with [`ConfigError::Trace`] when it is not a regular file
-/// or is larger than `limit` bytes.
-fn read_trace_text(path: &Path, limit: u64) -> Result<String, ConfigError> {
-    use std::io::Read as _;
-    let refuse = |problem| ConfigError::Trace {
-        file: one_line(&path.display().to_string()),
-        problem,
-    };
-    // Look before opening: opening a FIFO blocks until a writer comes.
-    let meta = std::fs::metadata(path).map_err(|e| ConfigError::io(path, e))?;
-    if !meta.is_file() {
-        return Err(refuse(TraceFileProblem::NotRegularFile {
-            kind: file_kind(&meta.file_type()),
-        }));
-    }
-    if meta.len() > limit {
-        return Err(refuse(TraceFileProblem::TooLarge {
-            size: meta.len(),
-            limit,
-        }));
-    }
-    // The file may grow (or be swapped) after the look: never read more than the limit.
-    let f = std::fs::File::open(path).map_err(|e| ConfigError::io(path, e))?;
-    let mut text = String::new();
-    f.take(limit + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| ConfigError::io(path, e))?;
-    if text.len() as u64 > limit {
-        return Err(refuse(TraceFileProblem::TooLarge {
-            size: text.len() as u64,
-            limit,
-        }));
-    }
-    Ok(text)
-}
-
-/// What a file that is not a regular one is, in words.
-fn file_kind(t: &std::fs::FileType) -> &'static str {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt as _;
-        if t.is_char_device() {
-            return "a character device";
-        }
-        if t.is_block_device() {
-            return "a block device";
-        }
-        if t.is_fifo() {
-            return "a FIFO";
-        }
-        if t.is_socket() {
-            return "a socket";
-        }
-    }
-    if t.is_dir() {
-        "a folder"
-    } else {
-        "not a regular file"
-    }
-}
-
 /// Read a `timestamp_ms,model` CSV trace (a header line and `#` comments are allowed; with a
 /// stream-level `model`, rows may hold the timestamp alone).
 fn read_trace(path: &Path, model: Option<&str>) -> Result<Vec<(f64, String)>, ConfigError> {
     let file = path.display().to_string();
-    let text = read_trace_text(path, MAX_TRACE_BYTES)?;
+    let text = read_text(path, MAX_TRACE_BYTES).map_err(|e| e.into_config_error(path, true))?;
     let mut events = Vec::new();
     let mut header_seen = false;
     for (i, line) in text.lines().enumerate() {

@@ -3,7 +3,7 @@
 
 use cosched_core::workload::BUILTIN_WORKLOADS;
 use cosched_core::{
-    saturation_rps, Arrival, ConfigError, DeviceProfile, ModelId, ResolvedArrival, Slo, TraceFileProblem, Workload,
+    saturation_rps, Arrival, ConfigError, DeviceProfile, FileProblem, ModelId, ResolvedArrival, Slo, Workload,
     BUILTIN_DEVICES, MAX_TRACE_BYTES,
 };
 use std::path::PathBuf;
@@ -953,7 +953,7 @@ fn a_trace_that_is_a_device_is_refused_instead_of_read_forever() {
         matches!(
             &err,
             ConfigError::Trace {
-                problem: TraceFileProblem::NotRegularFile { .. },
+                problem: FileProblem::NotRegularFile { .. },
                 ..
             }
         ),
@@ -990,7 +990,7 @@ fn a_trace_larger_than_the_limit_is_refused_unread() {
         matches!(
             &err,
             ConfigError::Trace {
-                problem: TraceFileProblem::TooLarge {
+                problem: FileProblem::TooLarge {
                     limit: MAX_TRACE_BYTES,
                     ..
                 },
@@ -1288,4 +1288,43 @@ fn remote_settings_on_a_local_processor_or_half_remote_kind() {
         ),
         &["\"gpu\".kind", "kind = \"remote\" and ep = \"remote\""],
     );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_profile_or_workload_that_is_a_device_is_refused_instead_of_read_forever() {
+    let err = DeviceProfile::from_file(std::path::Path::new("/dev/zero")).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            ConfigError::File {
+                problem: FileProblem::NotRegularFile { .. },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    check(&err, "/dev/zero", &["not a regular file", "character device", "TOML"]);
+    let err = Workload::from_file(std::path::Path::new("/dev/urandom")).unwrap_err();
+    check(&err, "/dev/urandom", &["not a regular file", "character device"]);
+}
+
+#[test]
+fn a_workload_larger_than_the_limit_is_refused_unread() {
+    let dir = TempDir::new("large-workload");
+    let path = dir.0.join("w.toml");
+    let f = std::fs::File::create(&path).unwrap();
+    f.set_len(64 << 20).unwrap();
+    let err = Workload::from_file(&path).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            ConfigError::File {
+                problem: FileProblem::TooLarge { .. },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    check(&err, &path.display().to_string(), &["more than"]);
 }
