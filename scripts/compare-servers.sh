@@ -6,7 +6,8 @@
 #   Triton 2.51 (nvidia-pytriton) with two model instances.
 # For each: the highest request rate whose p99 stays under P99_MS (scripts/loadgen_kserve.py
 # --search). Usage: scripts/compare-servers.sh [MODEL] (default mobilenet_v2); env P99_MS (50),
-# DURATION_S (10), POLICY (least-slack), OUT (target/compare-servers).
+# DURATION_S (10), POLICY (least-slack), OUT (target/compare-servers), SERVERS (the ones to run:
+# "serve mlserver triton").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model="${1:-mobilenet_v2}"
@@ -14,6 +15,7 @@ p99="${P99_MS:-50}"
 duration="${DURATION_S:-10}"
 policy="${POLICY:-least-slack}"
 out="${OUT:-target/compare-servers}"
+servers=" ${SERVERS:-serve mlserver triton} "
 py=third_party/venv/bin/python
 bench=target/release/cosched-bench
 [[ -x "${py}" ]] || { echo "compare-servers: ${py} missing: run scripts/setup-python-env.sh" >&2; exit 2; }
@@ -44,6 +46,7 @@ measure() { # name port protocol
     "${py}" scripts/loadgen_kserve.py --url "http://127.0.0.1:$2" --model "${model}" --protocol "$3" \
         --p99-ms "${p99}" --duration-s "${duration}" --search --qps 20 | tee "${out}/$1-$3.jsonl" | tail -1
 }
+if [[ "${servers}" == *" serve "* ]]; then
 port=$(free_port)
 setsid "${bench}" serve --device host-cpu --models models --policy "${policy}" --listen "127.0.0.1:${port}" \
     > "${out}/serve.log" 2>&1 &
@@ -52,6 +55,8 @@ wait_ready "${port}" "${out}/serve.log"
 measure serve "${port}" binary
 measure serve "${port}" json
 stop
+fi
+if [[ "${servers}" == *" mlserver "* ]]; then
 port=$(free_port)
 COSCHED_MLSERVER_WORKERS=2 setsid "${py}" crates/cosched-ort/tests/servers/serve_mlserver.py "${out}/mlserver" \
     "${port}" "$(free_port)" "$(free_port)" "${model}=models/${model}.onnx" > "${out}/mlserver.log" 2>&1 &
@@ -59,6 +64,8 @@ pid=$!
 wait_ready "${port}" "${out}/mlserver.log"
 measure mlserver "${port}" json
 stop
+fi
+if [[ "${servers}" == *" triton "* ]]; then
 port=$(free_port)
 COSCHED_INSTANCES=2 setsid "${py}" crates/cosched-ort/tests/servers/serve_pytriton.py "${port}" "$(free_port)" \
     "$(free_port)" "${model}=models/${model}.onnx" > "${out}/triton.log" 2>&1 &
@@ -67,6 +74,7 @@ wait_ready "${port}" "${out}/triton.log"
 measure triton "${port}" binary
 measure triton "${port}" json
 stop
+fi
 "${py}" - "${out}" <<'PY'
 import glob, json, os, sys
 rows = []

@@ -105,22 +105,27 @@ def run_once(args, qps, headers, body):
             if item is None:
                 return
             ok = False
-            try:
-                conn.request("POST", path, body=body, headers=headers)
-                r = conn.getresponse()
-                data = r.read()
-                ok = r.status == 200
-                if not ok:
-                    with lock:
-                        first_error[0] = first_error[0] or f"HTTP {r.status}: {data[:200]!r}"
-            except (OSError, http.client.HTTPException) as e:
-                with lock:
-                    first_error[0] = first_error[0] or repr(e)
-                conn.close()
+            # A keep-alive connection the server closed while idle (uvicorn does after 5 s)
+            # fails on reuse: one retry on a fresh connection, as HTTP clients do.
+            for attempt in range(2):
                 try:
-                    conn, prefix = connect(args.url)
-                except OSError:
-                    time.sleep(0.01)
+                    conn.request("POST", path, body=body, headers=headers)
+                    r = conn.getresponse()
+                    data = r.read()
+                    ok = r.status == 200
+                    if not ok:
+                        with lock:
+                            first_error[0] = first_error[0] or f"HTTP {r.status}: {data[:200]!r}"
+                    break
+                except (OSError, http.client.HTTPException) as e:
+                    conn.close()
+                    try:
+                        conn, prefix = connect(args.url)
+                    except OSError:
+                        time.sleep(0.01)
+                    if attempt == 1:
+                        with lock:
+                            first_error[0] = first_error[0] or repr(e)
             if not ok:
                 with lock:
                     errors[0] += 1

@@ -111,6 +111,10 @@ pub struct ProfileArgs {
     /// p99 growth factor that ends the concurrency search.
     #[arg(long, default_value_t = 1.5)]
     p99_factor: f64,
+    /// Camera frame rate of the batching table printed at the end (Kum et al.'s real-time
+    /// condition: a batch of b frames done within b frame intervals).
+    #[arg(long, default_value_t = 30.0)]
+    fps: f64,
 }
 
 fn exec_error(e: ExecError) -> anyhow::Error {
@@ -421,6 +425,9 @@ pub fn profile(a: ProfileArgs) -> anyhow::Result<()> {
     if !(a.p99_factor.is_finite() && a.p99_factor > 1.0) {
         return Err(BadInput(format!("--p99-factor: must be > 1, got {}", a.p99_factor)).into());
     }
+    if !(a.fps.is_finite() && a.fps > 0.0) {
+        return Err(BadInput(format!("--fps: must be a positive frame rate, got {}", a.fps)).into());
+    }
     let config = ProfileConfig {
         warmup: a.warmup,
         iters: a.iters.max(2),
@@ -477,6 +484,10 @@ pub fn profile(a: ProfileArgs) -> anyhow::Result<()> {
             m.max_concurrency,
             m.memory_mb
         )?;
+    }
+    writeln!(out)?;
+    for m in measured.iter().filter(|m| m.batch_stages.len() > 1) {
+        writeln!(out, "{}", profile::kum_table(m, a.fps))?;
     }
     writeln!(out, "wrote {}", a.out.display())?;
     Ok(())

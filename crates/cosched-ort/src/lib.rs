@@ -38,7 +38,7 @@ mod executor;
 pub mod profile;
 pub mod runtime;
 
-pub use backend::ep_name;
+pub use backend::{ep_name, BatchStages};
 pub use error::{BackendError, ExecError, InferenceError, ProviderError, SubmitError};
 pub use executor::{
     Backpressure, Completion, ExecStats, Executor, ExecutorConfig, Fault, Inputs, ModelInfo, ProcessorLoad,

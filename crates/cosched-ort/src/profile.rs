@@ -4,7 +4,7 @@
 //! maximum concurrency (the most inferences run at once before p99 latency grows by more than a
 //! factor).
 
-use crate::backend::{ep_name, OrtBackend, SessionOptions};
+use crate::backend::{ep_name, run_staged, BatchStages, OrtBackend, SessionOptions};
 use crate::error::ExecError;
 use crate::runtime;
 use cosched_core::{DeviceProfile, ExecutionProviderKind, Processor, ProcessorKind};
@@ -43,7 +43,7 @@ impl Default for ProfileConfig {
         ProfileConfig {
             warmup: 3,
             iters: 20,
-            batches: vec![2, 4, 8],
+            batches: vec![2, 4, 8, 16],
             max_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
             p99_factor: 1.5,
             threads: 1,
@@ -71,6 +71,9 @@ pub struct Measurement {
     pub batch_alpha: Option<f64>,
     /// Mean latency per batch size timed, ms.
     pub batch_ms: Vec<(usize, f64)>,
+    /// Mean time per stage of a batch of `b` separate requests joined (batch 1 first, then the
+    /// batches timed), as the executor runs them: see [`kum_table`].
+    pub batch_stages: Vec<(usize, BatchStages)>,
     /// Resident memory added by the session and one inference, MB.
     pub memory_mb: f64,
     /// Inferences that can run at once before p99 grows by more than the factor.
@@ -230,17 +233,39 @@ pub fn measure(
     lat.sort_by(f64::total_cmp);
     let p99_ms = percentile(&lat, 0.99);
     let mut batch_ms = Vec::new();
-    if info.batchable {
-        for &b in &config.batches {
-            let xb = info.inputs_of_batch(b, &mut rng);
-            time_run(&mut s, &xb).map_err(err)?;
-            let n = (config.iters / 2).max(3);
-            let mut t = Vec::with_capacity(n);
-            for _ in 0..n {
-                t.push(time_run(&mut s, &xb).map_err(err)?);
-            }
-            batch_ms.push((b, mean_cv(&t).0));
+    let mut batch_stages = Vec::new();
+    let sizes: Vec<usize> = if info.batchable {
+        std::iter::once(1)
+            .chain(config.batches.iter().copied().filter(|&b| b > 1))
+            .collect()
+    } else {
+        vec![1]
+    };
+    for b in sizes {
+        let requests: Vec<_> = (0..b).map(|_| info.random_inputs(&mut rng)).collect();
+        let run = |s: &mut ort::session::Session| {
+            run_staged(s, b, |i| &requests[i])
+                .map(|(_, t)| t)
+                .map_err(|e| e.to_string())
+        };
+        run(&mut s).map_err(err)?;
+        let n = (config.iters / 2).max(3);
+        let mut t = Vec::with_capacity(n);
+        for _ in 0..n {
+            t.push(run(&mut s).map_err(err)?);
         }
+        let mean = |f: fn(&BatchStages) -> f64| t.iter().map(f).sum::<f64>() / t.len() as f64;
+        let stages = BatchStages {
+            pre_ms: mean(|t| t.pre_ms),
+            infer_ms: mean(|t| t.infer_ms),
+            post_ms: mean(|t| t.post_ms),
+        };
+        if b > 1 {
+            batch_ms.push((b, stages.infer_ms));
+        }
+        batch_stages.push((b, stages));
+    }
+    if info.batchable {
         tick();
     }
     let batch_alpha = (!batch_ms.is_empty()).then(|| fit_batch_alpha(mean_ms, &batch_ms));
@@ -289,11 +314,41 @@ pub fn measure(
         p99_ms,
         batch_alpha,
         batch_ms,
+        batch_stages,
         memory_mb,
         max_concurrency,
         concurrency_p99_ms,
         concurrency_mean_ms,
     })
+}
+
+/// Kum et al.'s table for one measured model and processor: per batch size the stages, the
+/// total, the time per frame, whether a batch of `b` frames of one camera at `fps` is done
+/// within `b` frame intervals (their real-time condition), and how many such cameras a batch
+/// of that size keeps up with. Stages: `pre` joins the requests' tensors (decoding and resizing
+/// images are the application's, not measured here), `infer` is the session run, `post` copies
+/// and splits the outputs.
+pub fn kum_table(m: &Measurement, fps: f64) -> String {
+    let interval = 1000.0 / fps;
+    let mut t = format!(
+        "{} on {} at {fps} fps (frame interval {interval:.1} ms)\n{:>6} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10} {:>8}\n",
+        m.model, m.processor, "batch", "pre ms", "infer ms", "post ms", "total ms", "ms/frame", "real-time", "cameras"
+    );
+    for (b, s) in &m.batch_stages {
+        let total = s.pre_ms + s.infer_ms + s.post_ms;
+        let budget = *b as f64 * interval;
+        let _ = writeln!(
+            t,
+            "{b:>6} {:>9.3} {:>9.3} {:>9.3} {total:>9.3} {:>10.3} {:>10} {:>8}",
+            s.pre_ms,
+            s.infer_ms,
+            s.post_ms,
+            total / *b as f64,
+            if total <= budget { "yes" } else { "no" },
+            (budget / total).floor() as u64
+        );
+    }
+    t
 }
 
 /// Build the processors to profile from `--providers` names: ids are the provider names
@@ -591,6 +646,7 @@ mod tests {
             p99_ms: 0.07,
             batch_alpha: Some(0.4),
             batch_ms: vec![(2, 0.07)],
+            batch_stages: vec![],
             memory_mb: 2.0,
             max_concurrency: 2,
             concurrency_p99_ms: vec![(1, 0.07), (2, 0.08)],
@@ -599,8 +655,45 @@ mod tests {
         let t = render("host", "a \"test\" host", &procs, &[m], &cfg).unwrap();
         let d = DeviceProfile::from_toml_str(&t, "x").unwrap();
         assert_eq!(d.processors[0].slots, 2);
-        assert_eq!(d.processors[0].max_batch, 8);
+        assert_eq!(d.processors[0].max_batch, 16);
         assert!(d.source.starts_with("measured with cosched-bench profile on"));
+    }
+
+    #[test]
+    fn kum_table_applies_the_real_time_condition_per_batch() {
+        let stage = |pre, infer, post| BatchStages {
+            pre_ms: pre,
+            infer_ms: infer,
+            post_ms: post,
+        };
+        let m = Measurement {
+            model: "cls".into(),
+            processor: "gpu".into(),
+            mean_ms: 40.0,
+            cv: 0.1,
+            p99_ms: 45.0,
+            batch_alpha: Some(0.5),
+            batch_ms: vec![(4, 100.0)],
+            // Batch 1: 40 ms > one 33.3 ms interval; batch 4: 110 ms < 133.3 ms.
+            batch_stages: vec![(1, stage(0.0, 39.0, 1.0)), (4, stage(5.0, 100.0, 5.0))],
+            memory_mb: 2.0,
+            max_concurrency: 1,
+            concurrency_p99_ms: vec![(1, 45.0)],
+            concurrency_mean_ms: vec![(1, 40.0)],
+        };
+        let t = kum_table(&m, 30.0);
+        let rows: Vec<Vec<&str>> = t.lines().skip(2).map(|l| l.split_whitespace().collect()).collect();
+        assert_eq!(rows.len(), 2, "{t}");
+        assert_eq!(
+            (rows[0][0], rows[0][4], rows[0][6], rows[0][7]),
+            ("1", "40.000", "no", "0"),
+            "{t}"
+        );
+        assert_eq!(
+            (rows[1][0], rows[1][4], rows[1][5], rows[1][6], rows[1][7]),
+            ("4", "110.000", "27.500", "yes", "1"),
+            "{t}"
+        );
     }
 
     #[test]
@@ -618,6 +711,7 @@ mod tests {
             p99_ms: one * 1.2,
             batch_alpha: None,
             batch_ms: vec![],
+            batch_stages: vec![],
             memory_mb: 2.0,
             max_concurrency: 2,
             concurrency_p99_ms: vec![(1, one * 1.2), (2, two * 1.2)],

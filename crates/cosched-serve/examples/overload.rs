@@ -173,9 +173,15 @@ fn main() {
                                 }
                             }
                         }
-                        let r = conn.as_mut().unwrap();
+                        let Some(r) = conn.as_mut() else { continue };
                         let sent_at = Instant::now();
-                        let status = r.get_mut().write_all(&body).ok().and_then(|()| read_response(r));
+                        // A server may answer (503) and close before reading the whole body:
+                        // read the answer even when the write fails.
+                        let wrote = r.get_mut().write_all(&body).is_ok();
+                        let status = read_response(r);
+                        if !wrote {
+                            conn = None;
+                        }
                         let mut t = tally.lock().unwrap();
                         t.sent += 1;
                         t.last_sent = Some(t.last_sent.map_or(sent_at, |l| l.max(sent_at)));

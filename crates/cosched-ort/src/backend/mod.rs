@@ -14,6 +14,8 @@ mod remote;
 mod routed;
 
 pub use self::ort::ep_name;
+pub(crate) use self::ort::run_staged;
+pub use self::ort::BatchStages;
 pub use self::ort::OrtBackend;
 pub(crate) use self::ort::SessionOptions;
 pub use self::remote::RemoteBackend;

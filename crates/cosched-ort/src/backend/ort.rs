@@ -14,6 +14,7 @@ use ndarray::{ArrayD, Axis};
 use ort::environment::Environment;
 use ort::session::Session;
 use std::path::Path;
+use std::time::Instant;
 
 /// Session settings that do not come from the processor.
 #[derive(Debug, Clone, Copy)]
@@ -143,51 +144,84 @@ impl BackendSession for OrtSession {
     }
 }
 
-/// One session run over `inputs`, in the model's input order: its outputs, owned.
-fn run_once(session: &mut Session, inputs: &[ArrayD<f32>]) -> Result<Vec<ArrayD<f32>>, BackendError> {
-    use ort::session::SessionInputValue;
-    use ort::value::TensorRef;
-    let e = |e: ort::Error| BackendError::Run(e.to_string());
-    let values: Vec<SessionInputValue<'_>> = inputs
-        .iter()
-        .map(|a| TensorRef::from_array_view(a).map(Into::into))
-        .collect::<Result<_, _>>()
-        .map_err(e)?;
-    let out = session.run(values.as_slice()).map_err(e)?;
-    out.values()
-        .map(|v| v.try_extract_array::<f32>().map(|a| a.to_owned()).map_err(e))
-        .collect()
+/// Where a batch's time went, as Kum et al. split it: `pre` joins the requests' inputs into
+/// one batched tensor, `infer` is the session run, `post` copies the outputs out and splits
+/// them back into one row per request. Measured on the executor's own code path.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct BatchStages {
+    /// Joining the inputs along the batch axis, ms (nothing for a batch of one).
+    pub pre_ms: f64,
+    /// The ONNX Runtime session run, ms.
+    pub infer_ms: f64,
+    /// Extracting the outputs and splitting them per request, ms.
+    pub post_ms: f64,
 }
 
 /// Run a batch: one request as it is, several concatenated along the batch axis and the
 /// outputs split back into one row per request.
 fn run_batch(session: &mut Session, batch: Batch<'_>) -> Result<Vec<Vec<ArrayD<f32>>>, BackendError> {
-    let n_inputs = batch.inputs(0).len();
-    let outputs_owned = if batch.len() == 1 {
-        run_once(session, batch.inputs(0))?
+    run_staged(session, batch.len(), |i| batch.inputs(i)).map(|(out, _)| out)
+}
+
+/// [`run_batch`] over `n` requests whose inputs `inputs(i)` gives, timed by stage.
+pub(crate) fn run_staged<'a>(
+    session: &mut Session,
+    n: usize,
+    inputs: impl Fn(usize) -> &'a [ArrayD<f32>],
+) -> Result<(Vec<Vec<ArrayD<f32>>>, BatchStages), BackendError> {
+    use ort::session::SessionInputValue;
+    use ort::value::TensorRef;
+    let ms = |t: Instant| t.elapsed().as_secs_f64() * 1000.0;
+    let e = |e: ort::Error| BackendError::Run(e.to_string());
+    let t0 = Instant::now();
+    let joined: Vec<ArrayD<f32>>;
+    let model_inputs: &[ArrayD<f32>] = if n == 1 {
+        inputs(0)
     } else {
-        let joined: Vec<ArrayD<f32>> = (0..n_inputs)
-            .map(|i| {
-                let views: Vec<_> = batch.iter().map(|inputs| inputs[i].view()).collect();
+        joined = (0..inputs(0).len())
+            .map(|k| {
+                let views: Vec<_> = (0..n).map(|i| inputs(i)[k].view()).collect();
                 ndarray::concatenate(Axis(0), &views).map_err(|e| BackendError::Run(e.to_string()))
             })
             .collect::<Result<_, _>>()?;
-        run_once(session, &joined)?
+        &joined
     };
-    if batch.len() == 1 {
-        return Ok(vec![outputs_owned]);
-    }
-    let mut per_req: Vec<Vec<ArrayD<f32>>> = vec![Vec::with_capacity(outputs_owned.len()); batch.len()];
-    for o in &outputs_owned {
-        if o.shape().first() != Some(&batch.len()) {
-            return Err(BackendError::BatchShape {
-                shape: o.shape().to_vec(),
-                batch: batch.len(),
-            });
+    let values: Vec<SessionInputValue<'_>> = model_inputs
+        .iter()
+        .map(|a| TensorRef::from_array_view(a).map(Into::into))
+        .collect::<Result<_, _>>()
+        .map_err(e)?;
+    let pre_ms = ms(t0);
+    let t1 = Instant::now();
+    let out = session.run(values.as_slice()).map_err(e)?;
+    let infer_ms = ms(t1);
+    let t2 = Instant::now();
+    let outputs: Vec<ArrayD<f32>> = out
+        .values()
+        .map(|v| v.try_extract_array::<f32>().map(|a| a.to_owned()).map_err(e))
+        .collect::<Result<_, _>>()?;
+    drop(out);
+    let per_req = if n == 1 {
+        vec![outputs]
+    } else {
+        let mut per_req: Vec<Vec<ArrayD<f32>>> = vec![Vec::with_capacity(outputs.len()); n];
+        for o in &outputs {
+            if o.shape().first() != Some(&n) {
+                return Err(BackendError::BatchShape {
+                    shape: o.shape().to_vec(),
+                    batch: n,
+                });
+            }
+            for (i, out) in per_req.iter_mut().enumerate() {
+                out.push(o.slice_axis(Axis(0), (i..i + 1).into()).to_owned());
+            }
         }
-        for (i, out) in per_req.iter_mut().enumerate() {
-            out.push(o.slice_axis(Axis(0), (i..i + 1).into()).to_owned());
-        }
-    }
-    Ok(per_req)
+        per_req
+    };
+    let stages = BatchStages {
+        pre_ms,
+        infer_ms,
+        post_ms: ms(t2),
+    };
+    Ok((per_req, stages))
 }

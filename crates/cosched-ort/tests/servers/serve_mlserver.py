@@ -13,7 +13,7 @@ import shutil
 import sys
 
 here = os.path.dirname(os.path.abspath(__file__))
-root, http, grpc, metrics = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+root, http, grpc, metrics = os.path.abspath(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 os.makedirs(root, exist_ok=True)
 shutil.copy(os.path.join(here, "mlserver_onnx.py"), os.path.join(root, "mlserver_onnx.py"))
 with open(os.path.join(root, "settings.json"), "w") as f:
