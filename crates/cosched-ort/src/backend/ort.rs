@@ -163,12 +163,15 @@ fn run_batch(session: &mut Session, batch: Batch<'_>) -> Result<Vec<Vec<ArrayD<f
     run_staged(session, batch.len(), |i| batch.inputs(i)).map(|(out, _)| out)
 }
 
+/// One list of outputs per request of a batch.
+type PerRequest = Vec<Vec<ArrayD<f32>>>;
+
 /// [`run_batch`] over `n` requests whose inputs `inputs(i)` gives, timed by stage.
 pub(crate) fn run_staged<'a>(
     session: &mut Session,
     n: usize,
     inputs: impl Fn(usize) -> &'a [ArrayD<f32>],
-) -> Result<(Vec<Vec<ArrayD<f32>>>, BatchStages), BackendError> {
+) -> Result<(PerRequest, BatchStages), BackendError> {
     use ort::session::SessionInputValue;
     use ort::value::TensorRef;
     let ms = |t: Instant| t.elapsed().as_secs_f64() * 1000.0;
