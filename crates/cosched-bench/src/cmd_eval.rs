@@ -85,6 +85,9 @@ struct Case {
     /// of the paired per-seed differences is above zero by more than a one-sided 95 %
     /// Student-t bound. Always false with one seed.
     worse_beyond_noise: bool,
+    /// Every baseline's objective (mean over the seeds), so that a reader can see how close
+    /// the others came, not only the best.
+    baselines: std::collections::BTreeMap<String, f64>,
 }
 
 /// Run the matrix and print (and optionally write) the table.
@@ -186,6 +189,7 @@ pub fn evaluate(args: EvalArgs) -> anyhow::Result<()> {
                         per_seed.iter().map(|row| (row[names.len() - 1], row[bi])),
                         *best,
                     ),
+                    baselines: names.iter().cloned().zip(baselines.iter().copied()).collect(),
                 });
                 bar.inc(1);
             }
