@@ -32,6 +32,11 @@ pub struct Outcome {
     pub service_ms: f64,
     /// Requests in that batch (1 without batching; 0 if it never ran).
     pub batch: u32,
+    /// What the device profile predicts for that run of the batch: its mean latency times the
+    /// batch factor, over the frequency, times the profile's memory interference with the
+    /// processors busy when it ran; 0 if it never ran. `service_ms` over this is how far the
+    /// board is from its profile, free of the load the run happened to put on it.
+    pub expected_service_ms: f64,
     /// Reference energy of its model, J.
     pub reference_energy_j: f64,
     /// Whether it missed its deadline (or failed).

@@ -100,6 +100,8 @@ struct Slot {
     since_ms: f64,
     slowdown: f64,
     version: u32,
+    /// What the believed profile predicts for this run ([`Outcome::expected_service_ms`]).
+    expected_ms: f64,
 }
 
 #[derive(Debug)]
@@ -528,7 +530,12 @@ impl Simulator {
             .unwrap_or(svc.mean_ms)
             * batch_factor
             / st.freq_scale;
-        let cv = self.device.on(model, ProcessorId(p as u16)).map_or(0.0, |o| o.cv);
+        let believed = self.device.on(model, ProcessorId(p as u16));
+        let cv = believed.map_or(0.0, |o| o.cv);
+        // From the profile the scheduler believes, not the truth: the ratio of the measured
+        // service time to this is what the guard corrects its replays by.
+        let expected_ms = believed.map_or(0.0, |o| o.mean_ms * o.batch_factor(b)) / st.freq_scale
+            * self.device.interference.slowdown(others_busy);
         let newly_busy = st.active == 0;
         st.active += 1;
         let version = st.slots[slot].version.wrapping_add(1);
@@ -540,6 +547,7 @@ impl Simulator {
             since_ms: self.now_ms,
             slowdown,
             version,
+            expected_ms,
         };
         let t = self.now_ms + work * slowdown;
         self.push_event(
@@ -598,6 +606,7 @@ impl Simulator {
         let st = &mut self.procs[p];
         let batch = std::mem::take(&mut st.slots[slot].batch);
         let service_ms = now - st.slots[slot].start_ms;
+        let expected_service_ms = st.slots[slot].expected_ms;
         st.active -= 1;
         let now_idle = st.active == 0;
         if now_idle {
@@ -625,6 +634,7 @@ impl Simulator {
                 energy_j,
                 service_ms,
                 batch: b,
+                expected_service_ms,
                 reference_energy_j: self.reference_energy_j[r.model.index()],
                 violated,
             });
@@ -683,6 +693,7 @@ impl Simulator {
                     energy_j: proc_.energy_per_inference_j(r.est_ms, self.procs[p].freq_scale),
                     service_ms: 0.0,
                     batch: 0,
+                    expected_service_ms: 0.0,
                     reference_energy_j: self.reference_energy_j[r.model.index()],
                     violated: true,
                 });

@@ -138,3 +138,48 @@ fn after_a_switch_the_next_judgement_comes_after_the_probation() {
         "no switch was reviewed at the probation: {at:?}"
     );
 }
+
+/// Records every outcome of the policy it wraps.
+struct Recording(Box<dyn Policy>, Vec<cosched_core::Outcome>);
+
+impl Policy for Recording {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    fn decide(&mut self, obs: &cosched_core::Observation) -> cosched_core::Action {
+        self.0.decide(obs)
+    }
+    fn observe(&mut self, outcome: &cosched_core::Outcome) {
+        self.1.push(*outcome);
+    }
+}
+
+/// The guard corrects its replays by measured / expected service time; with the board exactly
+/// as profiled that ratio must be 1 on average, although the processors slow each other down
+/// (the replay applies that slowdown itself, so the correction must not carry it too).
+#[test]
+fn expected_service_time_matches_an_unperturbed_board_under_contention() {
+    let (device, w) = setup();
+    assert!(
+        device.interference.slowdown_per_busy > 0.0,
+        "the premise: contention is modelled"
+    );
+    let mut p = Recording(
+        baseline("least-loaded", &device, Default::default()).unwrap(),
+        Vec::new(),
+    );
+    simulate(&device, &w, &mut p, &SimConfig::with_seed(9));
+    let ran: Vec<_> = p.1.iter().filter(|o| o.batch > 0).collect();
+    assert!(ran.len() > 1000, "{} completions", ran.len());
+    let mean = |f: &dyn Fn(&cosched_core::Outcome) -> f64| ran.iter().map(|o| f(o)).sum::<f64>() / ran.len() as f64;
+    let vs_expected = mean(&|o| o.service_ms / o.expected_service_ms);
+    let vs_isolated = mean(&|o| {
+        let on = device.on(o.model, o.processor).unwrap();
+        o.service_ms / (on.mean_ms * on.batch_factor(o.batch))
+    });
+    assert!((vs_expected - 1.0).abs() < 0.03, "measured / expected = {vs_expected}");
+    assert!(
+        vs_isolated > vs_expected + 0.03,
+        "contention shows against the isolated figure ({vs_isolated}) and not against the expected one ({vs_expected})"
+    );
+}

@@ -28,6 +28,7 @@ pub(super) fn fail_request(
         energy_j: 0.0,
         service_ms: 0.0,
         batch: 0,
+        expected_service_ms: 0.0,
         reference_energy_j: sh.reference_energy_j[req.model.index()],
         violated: true,
     };
