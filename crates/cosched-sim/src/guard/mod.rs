@@ -14,7 +14,10 @@
 //! inline in the simulator (virtual time: deterministic runs) and on a background thread in
 //! real runs (off the dispatch path: a decision only reads the verdict).
 
+mod closed_loop;
+
 use crate::{simulate, SimConfig};
+use closed_loop::{closed_loops, Span};
 use cosched_core::{
     Action, Arrival, DeviceProfile, ModelId, ObjectiveWeights, Observation, Outcome, Policy, PolicySwitch, QueueOrder,
     RequestId, Slo, Stream, Workload,
@@ -97,10 +100,13 @@ impl Default for GuardConfig {
 /// One arrival as the guard remembers it.
 #[derive(Debug, Clone, Copy)]
 struct Seen {
+    id: u64,
     arrival_ms: f64,
     stream: u16,
     model: ModelId,
     slo_ms: f64,
+    /// When it finished (filled in when a snapshot is taken); infinite while it has not.
+    done_ms: f64,
 }
 
 /// How far the board is from its profile, per model and processor, smoothed, to correct the
@@ -206,6 +212,44 @@ impl Policy for WithOrder {
 /// One stream of a replay: its deadline and its `(time ms, model name)` events.
 type ReplayStream = (f64, Vec<(f64, String)>);
 
+/// A closed loop of the recent past, as the replay runs it.
+struct ClosedStream {
+    model: ModelId,
+    slo_ms: f64,
+    concurrency: u32,
+}
+
+/// The closed-loop streams of the snapshot (see [`closed_loop`]); a stream of several models
+/// or deadlines stays a trace, since a replayed closed loop has one of each.
+fn closed_loop_streams(s: &Snapshot) -> BTreeMap<u16, ClosedStream> {
+    let spans: Vec<Span> = s
+        .arrivals
+        .iter()
+        .map(|a| Span {
+            stream: a.stream,
+            arrival_ms: a.arrival_ms,
+            done_ms: a.done_ms,
+        })
+        .collect();
+    closed_loops(&spans)
+        .into_iter()
+        .filter_map(|(stream, concurrency)| {
+            let mut of_stream = s.arrivals.iter().filter(|a| a.stream == stream);
+            let first = of_stream.next()?;
+            of_stream
+                .all(|a| a.model == first.model && a.slo_ms == first.slo_ms)
+                .then_some((
+                    stream,
+                    ClosedStream {
+                        model: first.model,
+                        slo_ms: first.slo_ms,
+                        concurrency,
+                    },
+                ))
+        })
+        .collect()
+}
+
 /// Replay `s` under every candidate.
 fn judge(s: &Snapshot, candidates: &[Candidate], order: QueueOrder, config: &GuardConfig) -> Verdict {
     let none = Verdict {
@@ -230,14 +274,17 @@ fn judge(s: &Snapshot, candidates: &[Candidate], order: QueueOrder, config: &Gua
     } else {
         &config.stress
     };
+    // Closed loops are replayed as closed loops (their pace depends on the policy), the rest
+    // as the traces they were.
+    let closed = closed_loop_streams(s);
     // The replay at the recent load, grouped once; each stress factor only rescales its times.
     let mut groups: BTreeMap<(u16, u16), ReplayStream> = BTreeMap::new();
-    for a in &s.in_flight {
+    for a in s.in_flight.iter().filter(|a| !closed.contains_key(&a.stream)) {
         let g = groups.entry((a.stream, a.model.0)).or_insert((a.slo_ms, Vec::new()));
         g.1.push((0.0, s.device.models[a.model.index()].name.clone()));
     }
     for k in 0..repeats {
-        for a in &s.arrivals {
+        for a in s.arrivals.iter().filter(|a| !closed.contains_key(&a.stream)) {
             let g = groups.entry((a.stream, a.model.0)).or_insert((a.slo_ms, Vec::new()));
             let t = a.arrival_ms - t0 + f64::from(k) * span_ms;
             g.1.push((t, s.device.models[a.model.index()].name.clone()));
@@ -258,6 +305,14 @@ fn judge(s: &Snapshot, candidates: &[Candidate], order: QueueOrder, config: &Gua
                 },
                 slo: Slo::Ms(*slo_ms),
             })
+            .chain(closed.iter().map(|(stream, c)| Stream {
+                name: format!("s{stream}-closed"),
+                model: Some(s.device.models[c.model.index()].name.clone()),
+                arrival: Arrival::Closed {
+                    concurrency: c.concurrency,
+                },
+                slo: Slo::Ms(c.slo_ms),
+            }))
             .collect();
         let w = Workload {
             name: "guard-replay".into(),
@@ -307,6 +362,8 @@ pub struct Guard {
     config: GuardConfig,
     recent: VecDeque<Seen>,
     in_flight: HashMap<u64, Seen>,
+    /// When each finished request of `recent` finished.
+    done: HashMap<u64, f64>,
     last_request: Option<RequestId>,
     next_judgement_ms: f64,
     measured: Measured,
@@ -352,6 +409,7 @@ impl Guard {
             measured: Measured::new(device),
             recent: VecDeque::new(),
             in_flight: HashMap::new(),
+            done: HashMap::new(),
             last_request: None,
             switches: Vec::new(),
             history: VecDeque::new(),
@@ -386,7 +444,14 @@ impl Guard {
         Snapshot {
             at_ms: now_ms,
             in_flight: self.in_flight.values().copied().collect(),
-            arrivals: self.recent.iter().copied().collect(),
+            arrivals: self
+                .recent
+                .iter()
+                .map(|a| Seen {
+                    done_ms: self.done.get(&a.id).copied().unwrap_or(f64::INFINITY),
+                    ..*a
+                })
+                .collect(),
             device: self.measured.corrected(&self.device),
         }
     }
@@ -436,10 +501,12 @@ impl Policy for Guard {
         if self.last_request != Some(r.id) {
             self.last_request = Some(r.id);
             let seen = Seen {
+                id: r.id.0,
                 arrival_ms: r.arrival_ms,
                 stream: r.stream.0,
                 model: r.model,
                 slo_ms: r.slo_ms,
+                done_ms: f64::INFINITY,
             };
             self.recent.push_back(seen);
             self.in_flight.insert(r.id.0, seen);
@@ -448,7 +515,9 @@ impl Policy for Guard {
                 .front()
                 .is_some_and(|a| a.arrival_ms < now - self.config.window_ms)
             {
-                self.recent.pop_front();
+                if let Some(old) = self.recent.pop_front() {
+                    self.done.remove(&old.id);
+                }
             }
         }
         if let Some((_, rx)) = &self.background {
@@ -482,7 +551,12 @@ impl Policy for Guard {
 
     fn observe(&mut self, outcome: &Outcome) {
         self.measured.record(outcome);
-        self.in_flight.remove(&outcome.request.0);
+        if let Some(a) = self.in_flight.remove(&outcome.request.0) {
+            // Kept only while the request is in the window (its arrival was seen recently).
+            if self.recent.front().is_some_and(|f| f.arrival_ms <= a.arrival_ms) {
+                self.done.insert(a.id, a.arrival_ms + outcome.latency_ms);
+            }
+        }
         for p in &mut self.live {
             p.observe(outcome);
         }
@@ -499,6 +573,7 @@ impl Policy for Guard {
         self.active = 0;
         self.recent.clear();
         self.in_flight.clear();
+        self.done.clear();
         self.last_request = None;
         self.next_judgement_ms = self.config.first_ms;
         self.measured = Measured::new(&self.device);
