@@ -9,10 +9,12 @@
 //!
 //! What the replay approximates: it starts with the requests in flight (their queue positions
 //! are not kept) and replays the arrivals of the last `window` rather than those to come, so it
-//! predicts which policy suits the recent traffic. It judges early (`first_ms`) and again soon
-//! after a switch (`probation_ms`), because a wrong choice costs most while queues grow. It runs
-//! inline in the simulator (virtual time: deterministic runs) and on a background thread in
-//! real runs (off the dispatch path: a decision only reads the verdict).
+//! predicts which policy suits the recent traffic; closed-loop clients are replayed as closed
+//! loops (`guard/closed_loop.rs`), since their pace depends on the policy. It judges early
+//! (`first_ms`) and again soon after a switch (`probation_ms`), because a wrong choice costs
+//! most while queues grow. It runs inline in the simulator (virtual time: deterministic runs)
+//! and on a background thread in real runs (off the dispatch path: a decision only reads the
+//! verdict).
 
 mod closed_loop;
 
