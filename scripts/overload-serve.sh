@@ -5,7 +5,8 @@
 # and prints the answers by status, the requests that got none, the rate really offered and the
 # server's peak resident memory. Then SIGTERM: serve must drain and exit 0.
 # Usage: scripts/overload-serve.sh [MODEL] (default mobilenet_v2); env RATE (3100), DURATION_S (10),
-# CONNECTIONS (1024), POLICY (least-slack).
+# CONNECTIONS (1024), POLICY (least-slack), SERVE_NICE (0: serve's niceness; on a 2-core machine
+# a CPU-bound serve starves the client on the same cores, so it cannot offer 10x: nice serve).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model="${1:-mobilenet_v2}"
@@ -14,7 +15,7 @@ client=target/release/examples/overload
 [[ -x "${bench}" ]] || { echo "overload-serve: ${bench} missing: cargo build --release -p cosched-bench" >&2; exit 2; }
 [[ -x "${client}" ]] || { echo "overload-serve: ${client} missing: cargo build --release -p cosched-serve --example overload" >&2; exit 2; }
 log=$(mktemp)
-"${bench}" serve --device host-cpu --models models --policy "${POLICY:-least-slack}" --listen 127.0.0.1:0 > "${log}" 2>&1 &
+nice -n "${SERVE_NICE:-0}" "${bench}" serve --device host-cpu --models models --policy "${POLICY:-least-slack}" --listen 127.0.0.1:0 > "${log}" 2>&1 &
 pid=$!
 trap 'kill -s KILL "${pid}" 2>/dev/null || true; rm -f "${log}"' EXIT
 for _ in $(seq 1 300); do
