@@ -66,7 +66,9 @@ pub struct GuardConfig {
     /// Each replay is also run with its arrivals this many times faster, and a candidate is
     /// scored by its worst ratio to the best candidate over these loads (minimax regret): a
     /// policy that is best at the recent load but collapses when traffic grows a little (as
-    /// the GPU-only placement does) is not chosen on a calm stretch.
+    /// the GPU-only placement does) is not chosen on a calm stretch. A factor just above 1
+    /// tells the policies that are only marginally stable at the recent load, whose backlog
+    /// grows too slowly for a 10 s replay at that load to show it, from those that keep up.
     pub stress: Vec<f64>,
     /// A candidate's score is its worst regret over this many recent judgements, so that a
     /// policy that collapsed in the last burst is not trusted again in the next calm stretch
@@ -90,7 +92,7 @@ impl Default for GuardConfig {
             window_ms: 10_000.0,
             margin: 0.03,
             repeats: 2,
-            stress: vec![1.0, 1.5],
+            stress: vec![1.0, 1.1, 1.5],
             memory: 1,
             weights: ObjectiveWeights::BALANCED,
             background: false,
