@@ -69,7 +69,8 @@ pub(super) fn on_done(sh: &Shared, p: usize, slot: usize, batch: Vec<Req>, done:
     match done.result {
         Ok(outputs) => {
             let model = batch[0].model;
-            let factor = sh.device.on(model, pid).map_or(1.0, |o| o.batch_factor(b));
+            let profiled = sh.device.on(model, pid);
+            let factor = profiled.map_or(1.0, |o| o.batch_factor(b));
             // The processors busy now stand for those busy while it ran (the executor does not
             // keep the set at each start); the frequency is taken as the highest.
             let others_busy = st
@@ -78,8 +79,8 @@ pub(super) fn on_done(sh: &Shared, p: usize, slot: usize, batch: Vec<Req>, done:
                 .enumerate()
                 .filter(|&(q, s)| q != p && s.active > 0)
                 .count() as u32;
-            let expected_service_ms = sh.device.on(model, pid).map_or(0.0, |o| o.mean_ms * factor)
-                * sh.device.interference.slowdown(others_busy);
+            let expected_service_ms =
+                profiled.map_or(0.0, |o| o.mean_ms * factor) * sh.device.interference.slowdown(others_busy);
             st.estimator.update(model, pid, service_ms / factor);
             if st.fit.record(model, pid, service_ms, factor) && !st.fit_warned {
                 if let Some(e) = st.fit.entry(&sh.device, model, pid) {
