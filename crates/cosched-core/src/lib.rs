@@ -1,9 +1,10 @@
 //! # cosched-core
 //!
 //! The scheduler core shared by the simulator (`cosched-sim`) and the real ONNX Runtime
-//! executor: device profiles and workloads (parsing and validation), the online latency
-//! estimator, the observation a policy sees, the [`Policy`] trait, baseline policies, the
-//! objective and run metrics, and the generator of scenario workloads.
+//! executor: device profiles and workloads (parsing and validation), the [`Dispatcher`] (the
+//! scheduler state machine both worlds drive), the online latency estimator, the observation a
+//! policy sees, the [`Policy`] trait, baseline policies, the objective and run metrics, and the
+//! generator of scenario workloads.
 //!
 //! Nothing here does I/O beyond reading the files it parses and writing workload files, and
 //! nothing depends on burn or ort.
@@ -13,6 +14,7 @@
 pub mod arrivals;
 pub mod baselines;
 pub mod device;
+pub mod dispatch;
 pub mod error;
 pub mod estimator;
 pub mod ids;
@@ -33,6 +35,7 @@ pub use device::{
     DeviceProfile, ExecutionProviderKind, Interference, ModelOnProcessor, ModelProfile, Processor, ProcessorKind,
     BUILTIN_DEVICES,
 };
+pub use dispatch::{Dispatcher, Finished, Host, Pending, Start};
 pub use error::{ConfigError, FileProblem, WriteError};
 pub use estimator::{LatencyEstimator, RunningEstimate};
 pub use ids::{Millis, ModelId, ProcessorId, RequestId, StreamId};

@@ -1,36 +1,37 @@
 //! A processor's waiting queue in the order a policy asks for ([`QueueOrder`]), shared by the
 //! simulator and the real executor so that both take requests in exactly the same order.
 
+use crate::dispatch::Pending;
 use crate::ids::ModelId;
 use crate::policy::QueueOrder;
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
 
-/// What a queue needs to know of a waiting request.
+/// A request a queue can hold: it carries the scheduler's [`Pending`] record of it.
 pub trait Queued {
-    /// Unique, increasing in arrival order: breaks ties so the order is deterministic.
-    fn seq(&self) -> u64;
-    /// Its model (consecutive same-model requests can be batched).
-    fn model(&self) -> ModelId;
-    /// Least-slack key: deadline minus the estimated service time, ms.
-    fn slack_key(&self) -> f64;
+    /// The scheduler's record of the request.
+    fn pending(&self) -> &Pending;
+    /// The same, to set its estimate when it is placed.
+    fn pending_mut(&mut self) -> &mut Pending;
+}
+
+impl Queued for Pending {
+    fn pending(&self) -> &Pending {
+        self
+    }
+    fn pending_mut(&mut self) -> &mut Pending {
+        self
+    }
 }
 
 /// A waiting queue: first come first served, or least slack first (Band's LST).
 ///
 /// ```
-/// use cosched_core::{ModelId, PolicyQueue, QueueOrder, Queued};
-/// #[derive(Debug)]
-/// struct R(u64, f64);
-/// impl Queued for R {
-///     fn seq(&self) -> u64 { self.0 }
-///     fn model(&self) -> ModelId { ModelId(0) }
-///     fn slack_key(&self) -> f64 { self.1 }
-/// }
+/// use cosched_core::{ModelId, Pending, PolicyQueue, QueueOrder, StreamId};
 /// let mut q = PolicyQueue::new(QueueOrder::LeastSlackFirst);
-/// q.push(R(0, 50.0));
-/// q.push(R(1, 10.0));
-/// assert_eq!(q.pop().unwrap().0, 1);
+/// q.push(Pending::new(0, ModelId(0), StreamId(0), 0.0, 50.0));
+/// q.push(Pending::new(1, ModelId(0), StreamId(0), 0.0, 10.0));
+/// assert_eq!(q.pop().unwrap().id, 1);
 /// ```
 #[derive(Debug)]
 pub enum PolicyQueue<T> {
@@ -64,7 +65,7 @@ impl<T: Queued> Ord for SlackKeyed<T> {
         other
             .key
             .total_cmp(&self.key)
-            .then(other.req.seq().cmp(&self.req.seq()))
+            .then(other.req.pending().id.cmp(&self.req.pending().id))
     }
 }
 
@@ -95,7 +96,7 @@ impl<T: Queued> PolicyQueue<T> {
         match self {
             PolicyQueue::Fifo(q) => q.push_back(req),
             PolicyQueue::Slack(q) => q.push(SlackKeyed {
-                key: req.slack_key(),
+                key: req.pending().slack_key(),
                 req,
             }),
         }
@@ -112,8 +113,8 @@ impl<T: Queued> PolicyQueue<T> {
     /// The model of the next request to start.
     pub fn peek_model(&self) -> Option<ModelId> {
         match self {
-            PolicyQueue::Fifo(q) => q.front().map(Queued::model),
-            PolicyQueue::Slack(q) => q.peek().map(|k| k.req.model()),
+            PolicyQueue::Fifo(q) => q.front().map(|r| r.pending().model),
+            PolicyQueue::Slack(q) => q.peek().map(|k| k.req.pending().model),
         }
     }
 

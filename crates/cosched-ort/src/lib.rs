@@ -41,6 +41,6 @@ pub mod runtime;
 pub use backend::{ep_name, BatchStages};
 pub use error::{BackendError, ExecError, InferenceError, ProviderError, SubmitError};
 pub use executor::{
-    Backpressure, Completion, ExecStats, Executor, ExecutorConfig, Fault, Inputs, ModelInfo, ProcessorLoad,
-    ProcessorStatus, Reply, ShutdownMode, Ticket, UsageSnapshot,
+    Backpressure, Completion, ExecStats, Executor, ExecutorConfig, Fault, Inputs, ManualClock, ModelInfo,
+    ProcessorLoad, ProcessorStatus, Reply, ShutdownMode, Ticket, UsageSnapshot,
 };

@@ -95,7 +95,7 @@ impl<'a> Batch<'a> {
 
     /// The model every request of the batch is for.
     pub fn model(&self) -> ModelId {
-        self.reqs[0].model
+        self.reqs[0].head.model
     }
 
     /// The inputs of request `i`.

@@ -1,5 +1,6 @@
 //! How an executor is set up: its configuration and the modes and hooks callers choose.
 
+use super::clock::ManualClock;
 #[cfg(doc)]
 use super::Executor;
 #[cfg(doc)]
@@ -8,6 +9,7 @@ use crate::error::{InferenceError, SubmitError};
 use cosched_core::Observation;
 use cosched_core::{LatencyEstimator, Policy};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What to do when the queue the policy chose is full.
@@ -74,6 +76,9 @@ pub struct ExecutorConfig {
     /// Measured/profile service-time ratio (either way) past which the executor warns, once,
     /// that the device profile does not fit this machine (see [`Executor::profile_fit`]).
     pub profile_tolerance: f64,
+    /// Read time from this clock instead of the wall clock (lockstep runs and tests; every
+    /// latency in completions and reports is then in its time).
+    pub manual_clock: Option<Arc<ManualClock>>,
 }
 
 impl ExecutorConfig {
@@ -94,6 +99,7 @@ impl ExecutorConfig {
             worker_spin: Duration::from_micros(200),
             optimization_level: 3,
             profile_tolerance: 1.3,
+            manual_clock: None,
         }
     }
 }

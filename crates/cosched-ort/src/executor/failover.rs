@@ -2,9 +2,9 @@
 //! with its error.
 
 use super::completion::{Completion, Reply};
-use super::mirror::{build_observation, enqueue};
+use super::host::{enqueue, observe};
 use super::request::Req;
-use super::shared::{ms_since, Shared, State};
+use super::shared::{Shared, State};
 use crate::error::InferenceError;
 use cosched_core::{Outcome, ProcessorId, ProcessorView, RequestId};
 
@@ -17,19 +17,20 @@ pub(super) fn fail_request(
     error: InferenceError,
     replies: &mut Vec<(Reply, Completion)>,
 ) {
-    let now = ms_since(sh.epoch);
+    let now = sh.clock.now_ms();
+    let h = req.head;
     let outcome = Outcome {
-        request: RequestId(req.id),
-        model: req.model,
-        stream: req.stream,
+        request: RequestId(h.id),
+        model: h.model,
+        stream: h.stream,
         processor: ProcessorId(p as u16),
-        latency_ms: now - req.arrival_ms,
-        slo_ms: req.slo_ms,
+        latency_ms: now - h.arrival_ms,
+        slo_ms: h.slo_ms,
         energy_j: 0.0,
         service_ms: 0.0,
         batch: 0,
         expected_service_ms: 0.0,
-        reference_energy_j: sh.reference_energy_j[req.model.index()],
+        reference_energy_j: st.dispatch.reference_energy_j(h.model),
         violated: true,
     };
     st.policy.observe(&outcome);
@@ -53,16 +54,14 @@ pub(super) fn fail_over(
 ) {
     req.tried |= 1 << p;
     if req.attempts < 2 {
-        let now = ms_since(sh.epoch);
-        build_observation(sh, st, &req, now, req.tried);
-        if let Some(q) = st.obs.argmin_valid(ProcessorView::est_finish_ms) {
+        observe(sh, st, &req, req.tried);
+        if let Some(q) = st.dispatch.observation().argmin_valid(ProcessorView::est_finish_ms) {
             tracing::warn!(
                 "request {} failed on \"{}\" ({message}); retrying on \"{}\"",
-                req.id,
+                req.head.id,
                 sh.device.processors[p].id,
                 sh.device.processors[q.index()].id
             );
-            req.est_ms = st.obs.processors[q.index()].est_latency_ms;
             st.stats.failovers += 1;
             enqueue(sh, st, q.index(), req);
             return;

@@ -3,11 +3,11 @@
 use super::completion::{Completion, Reply};
 use super::failover::fail_over;
 use super::health::take_down;
-use super::mirror::{settle, try_start};
+use super::host::try_start;
 use super::request::Req;
-use super::shared::{lock, ms_since, Shared};
+use super::shared::{lock, Shared};
 use crate::error::BackendError;
-use cosched_core::{Outcome, ProcessorId, RequestId};
+use cosched_core::ProcessorId;
 use ndarray::ArrayD;
 use thiserror::Error;
 
@@ -51,37 +51,17 @@ pub(super) fn on_done(sh: &Shared, p: usize, slot: usize, batch: Vec<Req>, done:
     let mut probe = false;
     let mut st = lock(&sh.state);
     let st = &mut *st;
-    let now = ms_since(sh.epoch);
-    settle(sh, &mut st.procs[p], p, now);
-    let ps = &mut st.procs[p];
-    ps.active -= 1;
-    ps.slots[slot].busy = false;
-    if done.panicked {
-        ps.slots[slot].down = true;
-    } else {
-        ps.free.push(slot);
-    }
-    let proc_ = &sh.device.processors[p];
+    let now = sh.clock.now_ms();
     let b = batch.len() as u32;
     let service_ms = (done.end_ms - done.start_ms).max(0.0);
-    let energy_j = proc_.energy_per_inference_j(service_ms, 1.0) / f64::from(b.max(1));
+    // A worker that panicked is being replaced: its slot takes no work until the new one is up.
+    let fin = st.dispatch.finish_slot(p, slot, now, service_ms, b, !done.panicked);
     let pid = ProcessorId(p as u16);
     match done.result {
         Ok(outputs) => {
-            let model = batch[0].model;
-            let profiled = sh.device.on(model, pid);
-            let factor = profiled.map_or(1.0, |o| o.batch_factor(b));
-            // The processors busy now stand for those busy while it ran (the executor does not
-            // keep the set at each start); the frequency is taken as the highest.
-            let others_busy = st
-                .procs
-                .iter()
-                .enumerate()
-                .filter(|&(q, s)| q != p && s.active > 0)
-                .count() as u32;
-            let expected_service_ms =
-                profiled.map_or(0.0, |o| o.mean_ms * factor) * sh.device.interference.slowdown(others_busy);
-            st.estimator.update(model, pid, service_ms / factor);
+            let model = batch[0].head.model;
+            st.dispatch.learn(model, p, service_ms, b);
+            let factor = sh.device.on(model, pid).map_or(1.0, |o| o.batch_factor(b));
             if st.fit.record(model, pid, service_ms, factor) && !st.fit_warned {
                 if let Some(e) = st.fit.entry(&sh.device, model, pid) {
                     if e.mismatched(sh.profile_tolerance) {
@@ -98,28 +78,16 @@ pub(super) fn on_done(sh: &Shared, p: usize, slot: usize, batch: Vec<Req>, done:
                     }
                 }
             }
+            let reference_energy_j = st.dispatch.reference_energy_j(model);
             for (mut req, out) in batch.into_iter().zip(outputs) {
                 req.attempts += 1;
-                let latency_ms = done.end_ms - req.arrival_ms;
-                let outcome = Outcome {
-                    request: RequestId(req.id),
-                    model: req.model,
-                    stream: req.stream,
-                    processor: pid,
-                    latency_ms,
-                    slo_ms: req.slo_ms,
-                    energy_j,
-                    service_ms,
-                    batch: b,
-                    expected_service_ms,
-                    reference_energy_j: sh.reference_energy_j[req.model.index()],
-                    violated: latency_ms > req.slo_ms,
-                };
+                let latency_ms = done.end_ms - req.head.arrival_ms;
+                let outcome = fin.outcome(&req.head, latency_ms, reference_energy_j, latency_ms > req.head.slo_ms);
                 st.policy.observe(&outcome);
                 st.stats.completed += 1;
                 st.stats.outstanding -= 1;
                 st.procs[p].completed += 1;
-                let mut c = req.completion(Ok(out), Some((pid, done.start_ms, b, energy_j)));
+                let mut c = req.completion(Ok(out), Some((pid, done.start_ms, b, fin.energy_j)));
                 c.end_ms = done.end_ms;
                 if let Some(r) = req.reply.take() {
                     replies.push((r, c));

@@ -2,9 +2,8 @@
 
 use super::completion::{Reply, Ticket};
 use super::config::Fault;
-use super::mirror::settle;
 use super::model::{Inputs, ModelInfo};
-use super::shared::{lock, ms_since, Shared};
+use super::shared::{lock, Shared};
 use super::stats::{ExecStats, ProcessorLoad, ProcessorStatus, UsageSnapshot};
 use super::submit::{submit, Submitter};
 use crate::error::SubmitError;
@@ -38,7 +37,7 @@ impl Executor {
 
     /// ms since the executor started (the time base of [`Completion`]).
     pub fn now_ms(&self) -> f64 {
-        ms_since(self.shared.epoch)
+        self.shared.clock.now_ms()
     }
 
     /// The instant the executor's time base counts from.
@@ -134,11 +133,12 @@ impl Executor {
     /// monitoring, e.g. a server's metrics; one lock, no allocation beyond the vector).
     pub fn processor_load(&self) -> Vec<ProcessorLoad> {
         lock(&self.shared.state)
-            .procs
+            .dispatch
+            .lanes()
             .iter()
-            .map(|p| ProcessorLoad {
-                queued: p.queue.len(),
-                running: p.active,
+            .map(|l| ProcessorLoad {
+                queued: l.queue_len(),
+                running: l.active(),
             })
             .collect()
     }
@@ -147,14 +147,13 @@ impl Executor {
     pub fn usage(&self) -> UsageSnapshot {
         let sh = &*self.shared;
         let mut st = lock(&sh.state);
-        let now = ms_since(sh.epoch);
-        for p in 0..st.procs.len() {
-            settle(sh, &mut st.procs[p], p, now);
-        }
+        let now = sh.clock.now_ms();
+        st.dispatch.settle_all(now);
+        let lanes = st.dispatch.lanes();
         UsageSnapshot {
             now_ms: now,
-            energy_j: st.procs.iter().map(|p| p.energy_j).collect(),
-            busy_slot_ms: st.procs.iter().map(|p| p.busy_slot_ms).collect(),
+            energy_j: lanes.iter().map(|l| l.energy_j()).collect(),
+            busy_slot_ms: lanes.iter().map(|l| l.busy_slot_ms()).collect(),
             completed: st.procs.iter().map(|p| p.completed).collect(),
             online: st.procs.iter().map(|p| p.usable && !p.offline).collect(),
         }
@@ -162,7 +161,7 @@ impl Executor {
 
     /// The online latency estimate of `model` on `processor` (batch 1), ms.
     pub fn estimate_ms(&self, model: ModelId, processor: ProcessorId) -> Option<f64> {
-        lock(&self.shared.state).estimator.estimate(model, processor)
+        lock(&self.shared.state).dispatch.estimator().estimate(model, processor)
     }
 
     /// Make the next inference on `processor` fail (test hook for failover).

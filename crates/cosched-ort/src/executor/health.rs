@@ -4,7 +4,7 @@
 
 use super::completion::{Completion, Reply};
 use super::failover::fail_over;
-use super::mirror::try_start;
+use super::host::try_start;
 use super::shared::{lock, Shared, State};
 use std::time::Duration;
 
@@ -37,9 +37,7 @@ pub(super) fn take_down(
             "processor \"{}\" is down ({message}); its queue moves to other processors until it is ready again",
             sh.device.processors[p].id
         );
-        let reqs = st.procs[p].queue.drain_all();
-        st.procs[p].queued_work_ms = 0.0;
-        for r in reqs {
+        for r in st.dispatch.drain(p) {
             fail_over(sh, st, r, p, message.to_string(), replies);
         }
     }

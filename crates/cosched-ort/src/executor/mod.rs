@@ -1,11 +1,11 @@
 //! The executor: per-processor queues in front of one worker thread per processor slot.
 //!
-//! The scheduler side mirrors `cosched-sim` exactly: one queue per processor (FIFO or least
-//! slack first, as the policy asks), requests placed by [`Policy::decide`] on an
-//! [`Observation`] built from the same fields (queue length, in-flight inferences, backlog from
-//! the expected ends of running inferences plus queued work, the online latency estimate,
-//! modelled energy, smoothed utilisation, recent load), and a slot that frees up takes the head
-//! of its processor's queue plus the same-model requests behind it, up to `max_batch`.
+//! The scheduler side is the core [`Dispatcher`], the same state machine `cosched-sim` drives:
+//! one queue per processor (FIFO or least slack first, as the policy asks), requests placed by
+//! [`Policy::decide`] on its [`Observation`], and a slot that frees up takes the head of its
+//! processor's queue plus the same-model requests behind it, up to `max_batch`. The executor
+//! is its host (`host.rs`): it passes the wall clock in, leaves out the processors that are
+//! down, and hands the batches the dispatcher starts to the slots' workers.
 //!
 //! Each slot's worker thread owns one session of the [`Backend`](crate::backend::Backend) per
 //! model (an ONNX Runtime session by default, whose `run` takes `&mut self`) and receives work
@@ -15,14 +15,16 @@
 //! [`Policy::decide`]: cosched_core::Policy::decide
 //! [`Policy::observe`]: cosched_core::Policy::observe
 //! [`Observation`]: cosched_core::Observation
+//! [`Dispatcher`]: cosched_core::Dispatcher
 
+mod clock;
 mod completion;
 mod config;
 mod failover;
 mod finish;
 mod handle;
 mod health;
-mod mirror;
+mod host;
 mod model;
 mod request;
 mod shared;
@@ -33,6 +35,7 @@ mod stats;
 mod submit;
 mod worker;
 
+pub use clock::ManualClock;
 pub use completion::{Completion, Reply, Ticket};
 pub use config::{Backpressure, ExecutorConfig, Fault, ShutdownMode};
 pub use handle::Executor;

@@ -1,27 +1,22 @@
 //! An accepted request and its exactly-once guarantee: whatever path drops it answers it.
 
+use super::clock::Clock;
 use super::completion::{Completion, Reply};
 use super::model::Inputs;
-use super::shared::ms_since;
 use crate::error::InferenceError;
-use cosched_core::{ModelId, ProcessorId, Queued, RequestId, StreamId};
+use cosched_core::{Pending, ProcessorId, Queued, RequestId};
 use ndarray::ArrayD;
 use std::sync::Arc;
-use std::time::Instant;
 
 /// An accepted request.
 pub(crate) struct Req {
-    pub(super) id: u64,
-    pub(crate) model: ModelId,
-    pub(super) stream: StreamId,
-    pub(super) arrival_ms: f64,
-    pub(super) slo_ms: f64,
-    pub(super) est_ms: f64,
+    /// What the dispatcher knows of it.
+    pub(crate) head: Pending,
     pub(crate) inputs: Arc<Inputs>,
     pub(super) reply: Option<Reply>,
     pub(super) attempts: u32,
     pub(super) tried: u64,
-    pub(super) epoch: Instant,
+    pub(super) clock: Clock,
 }
 
 impl Req {
@@ -30,16 +25,17 @@ impl Req {
         result: Result<Vec<ArrayD<f32>>, InferenceError>,
         run: Option<(ProcessorId, f64, u32, f64)>,
     ) -> Completion {
+        let h = &self.head;
         Completion {
-            request: RequestId(self.id),
-            model: self.model,
-            stream: self.stream,
-            slo_ms: self.slo_ms,
+            request: RequestId(h.id),
+            model: h.model,
+            stream: h.stream,
+            slo_ms: h.slo_ms,
             result,
             processor: run.map(|r| r.0),
-            arrival_ms: self.arrival_ms,
+            arrival_ms: h.arrival_ms,
             start_ms: run.map(|r| r.1),
-            end_ms: ms_since(self.epoch),
+            end_ms: self.clock.now_ms(),
             attempts: self.attempts,
             batch: run.map_or(0, |r| r.2),
             energy_j: run.map_or(0.0, |r| r.3),
@@ -58,13 +54,10 @@ impl Drop for Req {
 }
 
 impl Queued for Req {
-    fn seq(&self) -> u64 {
-        self.id
+    fn pending(&self) -> &Pending {
+        &self.head
     }
-    fn model(&self) -> ModelId {
-        self.model
-    }
-    fn slack_key(&self) -> f64 {
-        self.arrival_ms + self.slo_ms - self.est_ms
+    fn pending_mut(&mut self) -> &mut Pending {
+        &mut self.head
     }
 }

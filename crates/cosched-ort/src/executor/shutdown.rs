@@ -22,18 +22,15 @@ impl Executor {
         let mut replies = Vec::new();
         if mode == ShutdownMode::Cancel {
             for p in 0..st.procs.len() {
-                let reqs = st.procs[p].queue.drain_all();
-                st.procs[p].queued_work_ms = 0.0;
-                for r in reqs {
+                for r in st.dispatch.drain(p) {
                     fail_request(sh, &mut st, r, p, InferenceError::Cancelled, &mut replies);
                 }
             }
         }
         // Queued requests on a processor with no live worker can never run: fail them.
         for p in 0..st.procs.len() {
-            if st.procs[p].slots.iter().all(|s| s.down) && !st.procs[p].queue.is_empty() {
-                let reqs = st.procs[p].queue.drain_all();
-                for r in reqs {
+            if st.dispatch.lane(p).all_down() && st.dispatch.lane(p).queue_len() > 0 {
+                for r in st.dispatch.drain(p) {
                     let e = InferenceError::Failed {
                         processor: sh.device.processors[p].id.clone(),
                         message: "no worker left on this processor".into(),

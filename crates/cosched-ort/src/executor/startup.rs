@@ -1,17 +1,16 @@
 //! Starting an executor: probing the models, masking processors whose execution provider
 //! cannot be used, starting the workers.
 
+use super::clock::Clock;
 use super::config::{ExecutorConfig, ShutdownMode};
 use super::model::ModelInfo;
-use super::shared::{lock, Job, ProcState, Shared, SlotState, State};
+use super::shared::{lock, Job, ProcState, Shared, State};
 use super::stats::{ExecStats, ProcessorStatus};
 use super::worker::{worker_main, ReadyReport};
 use super::Executor;
 use crate::backend::{ep_name, Backend, OrtBackend, RemoteBackend, RoutedBackend};
 use crate::error::{BackendError, ExecError};
-use cosched_core::{
-    DeviceProfile, ExecutionProviderKind, LatencyEstimator, ModelId, Observation, PolicyQueue, Processor, ProfileFit,
-};
+use cosched_core::{DeviceProfile, Dispatcher, ExecutionProviderKind, ModelId, Processor, ProfileFit};
 use crossbeam_channel::Receiver;
 use std::path::Path;
 use std::sync::atomic::AtomicU8;
@@ -174,46 +173,39 @@ impl Executor {
                     usable: status[i].error.is_none(),
                     offline: offline[i],
                     probing: false,
-                    queue: PolicyQueue::new(order),
-                    slots: vec![
-                        SlotState {
-                            down: true,
-                            ..SlotState::default()
-                        };
-                        p.slots as usize
-                    ],
-                    free: Vec::new(),
                     senders,
-                    active: 0,
-                    queued_work_ms: 0.0,
-                    last_ms: 0.0,
-                    energy_j: 0.0,
-                    busy_slot_ms: 0.0,
-                    util_ema: 0.0,
                     completed: 0,
                     failed: 0,
                 }
             })
             .collect();
+        let epoch = Instant::now();
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
-                estimator: LatencyEstimator::new(&device, config.estimator_alpha),
-                obs: Observation::empty(n_proc, device.models.len()),
+                // Slots come up as their workers report ready.
+                dispatch: Dispatcher::new(
+                    device.clone(),
+                    device.clone(),
+                    order,
+                    config.estimator_alpha,
+                    config.saturation_rps,
+                )
+                .with_batchable(models.iter().map(|m| m.as_ref().is_some_and(|m| m.batchable)).collect())
+                .with_slots_down(),
                 policy: config.policy,
                 procs,
                 next_id: 0,
-                arrival_rate_ema: 0.0,
-                last_arrival_ms: 0.0,
                 closing: false,
                 stats: ExecStats::default(),
                 fit: ProfileFit::new(&device),
                 fit_warned: false,
             }),
             changed: Condvar::new(),
-            epoch: Instant::now(),
-            reference_energy_j: (0..device.models.len())
-                .map(|m| device.reference_energy_j(ModelId(m as u16)))
-                .collect(),
+            epoch,
+            clock: match config.manual_clock.take() {
+                Some(c) => Clock::Manual(c),
+                None => Clock::Wall(epoch),
+            },
             best_latency_ms: (0..device.models.len())
                 .map(|m| device.best_latency_ms(ModelId(m as u16)))
                 .collect(),
@@ -221,7 +213,6 @@ impl Executor {
             models,
             queue_capacity: config.queue_capacity,
             backpressure: config.backpressure,
-            saturation_rps: config.saturation_rps,
             default_slo_factor: config.default_slo_factor,
             worker_spin: config.worker_spin,
             profile_tolerance: config.profile_tolerance,

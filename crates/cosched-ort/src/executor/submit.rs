@@ -2,12 +2,12 @@
 
 use super::completion::Reply;
 use super::config::Backpressure;
-use super::mirror::{build_observation, enqueue, SMOOTHING_MS};
+use super::host::{enqueue, observe};
 use super::model::{Inputs, ModelInfo};
 use super::request::Req;
-use super::shared::{lock, ms_since, Shared};
+use super::shared::{lock, Shared};
 use crate::error::SubmitError;
-use cosched_core::{ModelId, ProcessorView, RequestId, StreamId};
+use cosched_core::{ModelId, Pending, RequestId, StreamId};
 use std::sync::Arc;
 
 /// See [`Executor::submitter`].
@@ -51,31 +51,22 @@ pub(super) fn submit(
     if st.closing {
         return Err(SubmitError::ShuttingDown);
     }
-    let now = ms_since(sh.epoch);
-    let dt = now - st.last_arrival_ms;
-    let decay = (-dt / SMOOTHING_MS).exp();
-    st.arrival_rate_ema = st.arrival_rate_ema * decay + 1.0 / SMOOTHING_MS;
-    st.last_arrival_ms = now;
+    let now = sh.clock.now_ms();
+    st.dispatch.note_arrival(now);
     let id = st.next_id;
     st.next_id += 1;
     let mut req = Req {
-        id,
-        model,
-        stream,
-        arrival_ms: now,
-        slo_ms,
-        est_ms: 0.0,
+        head: Pending::new(id, model, stream, now, slo_ms),
         inputs,
         reply: Some(reply),
         attempts: 0,
         tried: 0,
-        epoch: sh.epoch,
+        clock: sh.clock.clone(),
     };
     loop {
-        let now = ms_since(sh.epoch);
         let st_ref = &mut *st;
-        build_observation(sh, st_ref, &req, now, 0);
-        if st_ref.obs.valid().next().is_none() {
+        observe(sh, st_ref, &req, 0);
+        if st_ref.dispatch.observation().valid().next().is_none() {
             // Disarm the reply: an error return means no completion.
             req.reply = None;
             let down = st_ref
@@ -89,17 +80,12 @@ pub(super) fn submit(
                 SubmitError::UnknownModel(format!("\"{}\"", info.name))
             });
         }
-        let action = st_ref.policy.decide(&st_ref.obs);
-        let p = if st_ref.obs.is_valid(action.processor) {
-            action.processor
-        } else {
+        let action = st_ref.policy.decide(st_ref.dispatch.observation());
+        let (p, invalid) = st_ref.dispatch.resolve(action).expect("checked above");
+        if invalid {
             st_ref.stats.invalid_actions += 1;
-            st_ref
-                .obs
-                .argmin_valid(ProcessorView::est_finish_ms)
-                .expect("checked above")
-        };
-        if st_ref.procs[p.index()].queue.len() >= sh.queue_capacity {
+        }
+        if st_ref.dispatch.lane(p.index()).queue_len() >= sh.queue_capacity {
             if sh.backpressure == Backpressure::Block {
                 st = sh.changed.wait(st).unwrap_or_else(|e| e.into_inner());
                 if st.closing {
@@ -115,7 +101,6 @@ pub(super) fn submit(
                 capacity: sh.queue_capacity,
             });
         }
-        req.est_ms = st_ref.obs.processors[p.index()].est_latency_ms;
         st_ref.stats.accepted += 1;
         st_ref.stats.outstanding += 1;
         enqueue(sh, st_ref, p.index(), req);

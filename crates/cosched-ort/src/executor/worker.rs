@@ -5,8 +5,8 @@ use super::config::Fault;
 use super::failover::fail_over;
 use super::finish::{on_done, Done, RunFailure};
 use super::health::{claim_probe, probe, probe_interval};
-use super::mirror::try_start;
-use super::shared::{lock, ms_since, Job, Shared};
+use super::host::try_start;
+use super::shared::{lock, Job, Shared};
 use super::spin::recv_job;
 use crate::backend::{BackendSession, Batch};
 use crate::error::BackendError;
@@ -73,13 +73,10 @@ pub(super) fn worker_main(sh: Arc<Shared>, p: usize, slot: usize, rx: Receiver<J
             {
                 let mut st = lock(&sh.state);
                 let st = &mut *st;
-                st.procs[p].slots[slot].down = true;
-                if st.procs[p].slots.iter().all(|s| s.down) {
+                if st.dispatch.slot_down(p, slot) {
                     // Nothing will ever run here again: move its queue elsewhere.
                     st.procs[p].usable = false;
-                    let reqs = st.procs[p].queue.drain_all();
-                    st.procs[p].queued_work_ms = 0.0;
-                    for r in reqs {
+                    for r in st.dispatch.drain(p) {
                         fail_over(&sh, st, r, p, msg.clone(), &mut replies);
                     }
                 }
@@ -97,8 +94,7 @@ pub(super) fn worker_main(sh: Arc<Shared>, p: usize, slot: usize, rx: Receiver<J
     let mut probing = {
         let mut st = lock(&sh.state);
         let st = &mut *st;
-        st.procs[p].slots[slot].down = false;
-        st.procs[p].free.push(slot);
+        st.dispatch.slot_up(p, slot);
         try_start(&sh, st, p);
         claim_probe(st, p)
     };
@@ -129,8 +125,8 @@ pub(super) fn worker_main(sh: Arc<Shared>, p: usize, slot: usize, rx: Receiver<J
             Job::Run(b) => b,
             Job::Stop => break,
         };
-        let start_ms = ms_since(sh.epoch);
-        let model = batch[0].model;
+        let start_ms = sh.clock.now_ms();
+        let model = batch[0].head.model;
         let fault = sh.faults[p].swap(0, AtomicOrdering::SeqCst);
         let run = std::panic::catch_unwind(AssertUnwindSafe(|| {
             if fault == Fault::Panic as u8 {
@@ -144,7 +140,7 @@ pub(super) fn worker_main(sh: Arc<Shared>, p: usize, slot: usize, rx: Receiver<J
                 None => Err(RunFailure::NoSession),
             }
         }));
-        let end_ms = ms_since(sh.epoch);
+        let end_ms = sh.clock.now_ms();
         let (result, panicked) = match run {
             Ok(r) => (r, false),
             Err(e) => (Err(RunFailure::Panicked(panic_message(&*e))), true),
