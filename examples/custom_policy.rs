@@ -23,7 +23,7 @@ impl Policy for GpuForTightDeadlines {
             .argmin_valid(|v| v.est_finish_ms())
             .expect("the simulator only asks when a processor can run the request");
         if obs.request.slo_ms <= self.tight_ms {
-            return Action { processor: earliest };
+            return Action::to(earliest);
         }
         let budget = obs.request.deadline_ms() - obs.now_ms;
         let off_gpu = obs
@@ -35,9 +35,7 @@ impl Policy for GpuForTightDeadlines {
                 fa.total_cmp(&fb)
             })
             .filter(|p| obs.processors[p.index()].est_finish_ms() <= budget);
-        Action {
-            processor: off_gpu.unwrap_or(earliest),
-        }
+        Action::to(off_gpu.unwrap_or(earliest))
     }
 }
 

@@ -19,7 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         obs.encode(&mut features);
         // A stand-in for the network: the valid processor that finishes first.
         let processor = obs.argmin_valid(|v| v.est_finish_ms()).ok_or("no valid processor")?;
-        let step = env.step(Action { processor });
+        let step = env.step(Action::to(processor));
         total_reward += step.reward;
         steps += 1;
         if step.done {

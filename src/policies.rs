@@ -1,7 +1,9 @@
 //! Resolving a policy name: a baseline, a pretrained DRL policy of the device (compiled in from
 //! `policies/`), or a policy file.
 
-use cosched_core::{baseline, DeviceProfile, ObjectiveWeights, Policy, BASELINE_NAMES};
+use cosched_core::batching::{DynamicBatching, FixedBatch, KumBatching};
+use cosched_core::hedging::{MdInference, TailHedging};
+use cosched_core::{baseline, DeviceProfile, ObjectiveWeights, Policy, BASELINE_NAMES, BATCHING_BASELINE_NAMES};
 use cosched_rl::{DrlPolicy, FineTuneConfig, FineTuned, PolicyFileError};
 use cosched_sim::guard::{Candidate, Guard, GuardConfig};
 use std::path::Path;
@@ -20,7 +22,7 @@ pub const DRL_OBJECTIVES: &[&str] = &["balanced", "latency", "energy"];
 #[derive(Debug, Error)]
 pub enum PolicyError {
     /// Neither a baseline, nor `drl[:objective]`, nor an existing file.
-    #[error("policy \"{0}\": unknown (baselines: {baselines}; drl, drl:balanced, drl:latency, drl:energy; or the path of a policy file)", baselines = BASELINE_NAMES.join(", "))]
+    #[error("policy \"{0}\": unknown (baselines: {baselines}; batching baselines: {batching}; drl, drl:balanced, drl:latency, drl:energy; or the path of a policy file; prefixes guard:, unguarded:, kum:, dynamic-batch:, batch1:, hedge:, hedge-tail:)", baselines = BASELINE_NAMES.join(", "), batching = BATCHING_BASELINE_NAMES.join(", "))]
     Unknown(String),
     /// `drl:<objective>` with an objective that is not one of [`DRL_OBJECTIVES`].
     #[error("policy \"{0}\": unknown DRL objective (use drl, drl:balanced, drl:latency or drl:energy)")]
@@ -94,13 +96,44 @@ pub fn resolve_policy(
 ///   compiled in), under the run-time guard (docs/guard.md), reported under its own name;
 /// - anything else that exists on disk: a policy file, checked against the device, guarded too;
 /// - `unguarded:<drl or file>`: the learned policy alone, every decision its own;
-/// - `guard:<any of the above>`: that policy under the guard (a baseline too).
+/// - `guard:<any of the above>`: that policy under the guard (a baseline too);
+/// - `kum:<policy>`, `dynamic-batch:<policy>`, `batch1:<policy>`: that policy's placements,
+///   batched by Kum et al.'s real-time rule, by Triton's dynamic batcher (preferred size the
+///   processor's `max_batch`, 5 ms queue delay), or not at all (`cosched_core::batching`);
+/// - `hedge:<policy>`, `hedge-tail:<policy>`: that policy's placements with hedged copies, by
+///   MDInference's rule or as backup requests for the slow tail (`cosched_core::hedging`).
 pub fn resolve_policy_on(
     name: &str,
     device: &DeviceProfile,
     weights: ObjectiveWeights,
     clock: Clock,
 ) -> Result<Box<dyn Policy>, PolicyError> {
+    if let Some(inner) = name.strip_prefix(KUM_PREFIX) {
+        let inner = resolve_policy_on(inner, device, weights, clock)?;
+        let name = format!("{KUM_PREFIX}{}", inner.name());
+        return Ok(Box::new(KumBatching::new(inner, device, name)));
+    }
+    if let Some(inner) = name.strip_prefix(DYNAMIC_BATCH_PREFIX) {
+        let inner = resolve_policy_on(inner, device, weights, clock)?;
+        let name = format!("{DYNAMIC_BATCH_PREFIX}{}", inner.name());
+        let delay = DynamicBatching::DEFAULT_MAX_QUEUE_DELAY_US;
+        return Ok(Box::new(DynamicBatching::new(inner, device, delay, name)));
+    }
+    if let Some(inner) = name.strip_prefix(HEDGE_PREFIX) {
+        let inner = resolve_policy_on(inner, device, weights, clock)?;
+        let name = format!("{HEDGE_PREFIX}{}", inner.name());
+        return Ok(Box::new(MdInference::new(inner, name)));
+    }
+    if let Some(inner) = name.strip_prefix(HEDGE_TAIL_PREFIX) {
+        let inner = resolve_policy_on(inner, device, weights, clock)?;
+        let name = format!("{HEDGE_TAIL_PREFIX}{}", inner.name());
+        return Ok(Box::new(TailHedging::new(inner, name)));
+    }
+    if let Some(inner) = name.strip_prefix(BATCH1_PREFIX) {
+        let inner = resolve_policy_on(inner, device, weights, clock)?;
+        let name = format!("{BATCH1_PREFIX}{}", inner.name());
+        return Ok(Box::new(FixedBatch::new(inner, 1, name)));
+    }
     let config = GuardConfig {
         weights,
         background: clock == Clock::Wall,
@@ -127,6 +160,25 @@ pub fn resolve_policy_on(
     Ok(Box::new(guard.with_name(own)))
 }
 
+/// Policy names starting with this batch the rest's placements by Kum et al.'s rule: `kum:drl`.
+pub const KUM_PREFIX: &str = "kum:";
+
+/// Policy names starting with this batch the rest's placements as Triton's dynamic batcher
+/// does: `dynamic-batch:least-slack`.
+pub const DYNAMIC_BATCH_PREFIX: &str = "dynamic-batch:";
+
+/// Policy names starting with this hedge the rest's placements by MDInference's rule:
+/// `hedge:earliest-finish`.
+pub const HEDGE_PREFIX: &str = "hedge:";
+
+/// Policy names starting with this send backup copies of the rest's slow requests to idle
+/// processors: `hedge-tail:drl`.
+pub const HEDGE_TAIL_PREFIX: &str = "hedge-tail:";
+
+/// Policy names starting with this run the rest's placements one request at a time:
+/// `batch1:earliest-finish`.
+pub const BATCH1_PREFIX: &str = "batch1:";
+
 /// Policy names starting with this wrap the rest in the run-time guard: `guard:least-slack`.
 pub const GUARD_PREFIX: &str = "guard:";
 
@@ -141,7 +193,8 @@ pub const UNGUARDED_PREFIX: &str = "unguarded:";
 pub const GUARD_BASELINES: &[&str] = &["fastest-only", "objective-greedy", "least-slack"];
 
 /// `name` (a baseline, `drl[:objective]` or a policy file) under the run-time guard
-/// ([`cosched_sim::guard`]), with [`GUARD_BASELINES`] as the other candidates. `config.weights`
+/// ([`cosched_sim::guard`]), with [`GUARD_BASELINES`] as the other candidates, and, on a
+/// device whose processors batch, `name` batched by Kum's rule and by Triton's dynamic batcher. `config.weights`
 /// scores the replays; `config.background` judges on a thread (real runs).
 ///
 /// ```
@@ -170,13 +223,47 @@ pub fn resolve_guarded(
             }
         }
     };
-    candidates.push(first);
+    candidates.push(first.clone());
     for b in GUARD_BASELINES {
         if candidates[0].name != *b {
             candidates.push(baseline_candidate(b, device, weights));
         }
     }
+    // Where processors batch, the guarded policy also runs with its batches sized by Kum's
+    // rule and by Triton's dynamic batcher, so that the replays choose batch size and wait: on
+    // the validation family this raised the cases no worse than the best baseline on every
+    // board that batches (docs/guard.md).
+    if device.processors.iter().any(|p| p.max_batch > 1) {
+        candidates.extend(batching_candidates(&first, device));
+    }
     Ok(Guard::new(device, candidates, GuardConfig { weights, ..config }))
+}
+
+/// `first` with its batches sized by Kum's rule and by Triton's dynamic batcher: the guard
+/// chooses the batch size and the wait by replaying the recent past under each.
+fn batching_candidates(first: &Candidate, device: &DeviceProfile) -> Vec<Candidate> {
+    let kum = {
+        let (make, device) = (first.make.clone(), device.clone());
+        let name = format!("{KUM_PREFIX}{}", first.name);
+        let n = name.clone();
+        Candidate {
+            name,
+            make: Arc::new(move || Box::new(KumBatching::new(make(), &device, n.clone())) as Box<dyn Policy>),
+        }
+    };
+    let dynamic = {
+        let (make, device) = (first.make.clone(), device.clone());
+        let name = format!("{DYNAMIC_BATCH_PREFIX}{}", first.name);
+        let n = name.clone();
+        let delay = DynamicBatching::DEFAULT_MAX_QUEUE_DELAY_US;
+        Candidate {
+            name,
+            make: Arc::new(move || {
+                Box::new(DynamicBatching::new(make(), &device, delay, n.clone())) as Box<dyn Policy>
+            }),
+        }
+    };
+    vec![kum, dynamic]
 }
 
 fn baseline_candidate(name: &str, device: &DeviceProfile, weights: ObjectiveWeights) -> Candidate {

@@ -10,7 +10,7 @@ use crate::inputs::{check_duration, BadInput, Inputs};
 use crate::scenario_set::ScenarioSet;
 use anyhow::Context;
 use clap::Args;
-use cosched_core::{DeviceProfile, ObjectiveWeights, Workload, BASELINE_NAMES};
+use cosched_core::{ActionStats, DeviceProfile, ObjectiveWeights, Workload, BASELINE_NAMES};
 use cosched_sim::SimConfig;
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -42,6 +42,11 @@ pub struct EvalArgs {
     /// device; seed families in docs/scenarios.md).
     #[arg(long, conflicts_with = "workloads")]
     scenarios: Option<String>,
+    /// Comma-separated baselines to compare against; default: the nine placement baselines.
+    /// The batching ones (kum, triton-batcher) and prefixed names (`batch1:least-slack`,
+    /// `hedge:earliest-finish`) are accepted too.
+    #[arg(long, value_delimiter = ',')]
+    baselines: Vec<String>,
     /// Comma-separated loads (fractions of saturation throughput).
     #[arg(long, value_delimiter = ',', default_value = "0.5,0.8,0.95")]
     loads: Vec<f64>,
@@ -88,6 +93,8 @@ struct Case {
     /// Every baseline's objective (mean over the seeds), so that a reader can see how close
     /// the others came, not only the best.
     baselines: std::collections::BTreeMap<String, f64>,
+    /// What the policy's batching and hedging did (mean batch over the seeds, hedges summed).
+    policy_actions: ActionStats,
 }
 
 /// Run the matrix and print (and optionally write) the table.
@@ -143,7 +150,16 @@ pub fn evaluate(args: EvalArgs) -> anyhow::Result<()> {
         cosched::resolve_policy(&args.policy, &device, weights).map_err(|e| BadInput(e.to_string()))?;
         matrix.push((device, workloads));
     }
-    let mut names: Vec<String> = BASELINE_NAMES.iter().map(|s| s.to_string()).collect();
+    let mut names: Vec<String> = if args.baselines.is_empty() {
+        BASELINE_NAMES.iter().map(|s| s.to_string()).collect()
+    } else {
+        args.baselines.clone()
+    };
+    for (device, _) in &matrix {
+        for b in &names {
+            cosched::resolve_policy(b, device, weights).map_err(|e| BadInput(format!("--baselines: {e}")))?;
+        }
+    }
     names.push(args.policy.clone());
     let total: usize = matrix.iter().map(|(_, ws)| ws.len() * args.loads.len()).sum();
     let bar = crate::progress::bar(total as u64, "cases");
@@ -157,6 +173,7 @@ pub fn evaluate(args: EvalArgs) -> anyhow::Result<()> {
                 let mut late = vec![0.0; names.len()];
                 // Objectives per seed, one row per seed, one column per name.
                 let mut per_seed: Vec<Vec<f64>> = Vec::with_capacity(args.seeds.len());
+                let mut policy_actions = ActionStats::default();
                 for &seed in &args.seeds {
                     let config = SimConfig {
                         weights,
@@ -168,6 +185,14 @@ pub fn evaluate(args: EvalArgs) -> anyhow::Result<()> {
                         *l += r.slo_violation_rate / n_seeds;
                     }
                     per_seed.push(reports.iter().map(|r| r.objective).collect());
+                    if let Some(r) = reports.last() {
+                        let (a, p) = (&r.actions, &mut policy_actions);
+                        p.mean_batch += a.mean_batch / n_seeds;
+                        p.hedges_sent += a.hedges_sent;
+                        p.hedges_won += a.hedges_won;
+                        p.hedges_wasted += a.hedges_wasted;
+                        p.hedges_cancelled += a.hedges_cancelled;
+                    }
                 }
                 let (policy_objective, baselines) = sums.split_last().expect("names is never empty");
                 let (bi, best) = baselines
@@ -190,6 +215,7 @@ pub fn evaluate(args: EvalArgs) -> anyhow::Result<()> {
                         *best,
                     ),
                     baselines: names.iter().cloned().zip(baselines.iter().copied()).collect(),
+                    policy_actions,
                 });
                 bar.inc(1);
             }
@@ -290,6 +316,22 @@ fn markdown(policy: &str, cases: &[Case], seeds: &[u64]) -> String {
         all.share_within_1() * 100.0,
         all.no_worse
     );
+    let batch = cases.iter().map(|c| c.policy_actions.mean_batch).sum::<f64>() / cases.len().max(1) as f64;
+    let (sent, won, ran, cancelled) = cases.iter().fold((0, 0, 0, 0), |t, c| {
+        let a = &c.policy_actions;
+        (
+            t.0 + a.hedges_sent,
+            t.1 + a.hedges_won,
+            t.2 + a.hedges_wasted,
+            t.3 + a.hedges_cancelled,
+        )
+    });
+    if batch > 1.0 || sent > 0 {
+        let _ = writeln!(
+            s,
+            "- {policy}: mean batch {batch:.2}; hedges sent {sent} (answered by the copy {won}, losing copies run {ran}, cancelled {cancelled})"
+        );
+    }
     if let Some(w) = all.worst {
         let _ = writeln!(
             s,

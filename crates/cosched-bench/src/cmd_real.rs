@@ -5,7 +5,7 @@ use crate::progress;
 use anyhow::Context;
 use clap::Args;
 use cosched::FineTuneConfig;
-use cosched_core::{ModelId, ObjectiveWeights, Policy};
+use cosched_core::{ModelId, ObjectiveWeights, Policy, RunReport};
 use cosched_ort::calibrate;
 use cosched_ort::driver::{drive, DriveConfig, MeasuredEnergy};
 use cosched_ort::profile::{self, ProfileConfig};
@@ -61,7 +61,20 @@ pub struct RunArgs {
     /// Warn when measured service times differ from the profile's by more than this factor.
     #[arg(long, default_value_t = 1.3)]
     profile_tolerance: f64,
-    /// Write the report as JSON to this file (`-` for stdout).
+    /// Let every processor run batches of up to this many requests (models whose graph has a
+    /// fixed batch dimension still run one at a time); default: the profile's `max_batch`.
+    #[arg(long)]
+    max_batch: Option<u32>,
+    /// Compare every completion's outputs with its model's outputs for the same input run
+    /// alone (batch 1), and say how many differ.
+    #[arg(long)]
+    check_outputs: bool,
+    /// Run the workload a second time with the same policy at batch 1 (`batch1:<policy>`) and
+    /// print both, outputs checked in both (implies --check-outputs).
+    #[arg(long)]
+    vs_batch1: bool,
+    /// Write the report as JSON to this file (`-` for stdout); with --vs-batch1, both reports
+    /// as a list.
     #[arg(long)]
     json: Option<PathBuf>,
 }
@@ -163,22 +176,112 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
         let device = calibrate_into_cache(&inputs.device, &a.models, Some(names))?;
         inputs = Inputs::with_device(device, &a.workload, a.load, a.duration)?;
     }
+    if let Some(b) = a.max_batch {
+        if b == 0 {
+            return Err(BadInput("--max-batch: must be at least 1".into()).into());
+        }
+        let mut device = inputs.device.clone();
+        for p in &mut device.processors {
+            p.max_batch = b;
+        }
+        inputs = Inputs::with_device(device, &a.workload, a.load, a.duration)?;
+    }
     let weights = ObjectiveWeights::parse(&a.objective).map_err(|e| BadInput(format!("--objective: {e}")))?;
+    let mut names = vec![a.policy.clone()];
+    if a.vs_batch1 {
+        names.push(format!("{}{}", cosched::policies::BATCH1_PREFIX, a.policy));
+    }
+    let mut runs = Vec::with_capacity(names.len());
+    for name in &names {
+        runs.push(run_once(&a, &inputs, name, weights)?);
+    }
+    let reports: Vec<RunReport> = runs.iter().map(|r| r.report.clone()).collect();
+    let json = if reports.len() == 1 {
+        serde_json::to_string_pretty(&reports[0])?
+    } else {
+        serde_json::to_string_pretty(&reports)?
+    };
+    let to_stdout = a.json.as_deref() == Some(Path::new("-"));
+    if let Some(path) = a.json.as_deref().filter(|_| !to_stdout) {
+        std::fs::write(path, format!("{json}\n")).with_context(|| format!("writing {}", path.display()))?;
+    }
+    let mut out = std::io::stdout().lock();
+    if to_stdout {
+        writeln!(out, "{json}")?;
+        return Ok(());
+    }
+    write!(out, "{}", crate::table::render(&reports, &inputs))?;
+    for r in &runs {
+        let report = &r.report;
+        writeln!(
+            out,
+            "real run{}: {} refused by full queues, {} failed or cancelled, {} failed over; energy {}",
+            if runs.len() > 1 {
+                format!(" of {}", report.policy)
+            } else {
+                String::new()
+            },
+            r.rejected,
+            r.failed,
+            r.failovers,
+            report.energy_source
+        )?;
+        if let Some(o) = r.outputs {
+            writeln!(
+                out,
+                "outputs{}: {} completions compared with batch-1 runs of the same inputs, {} differ (largest difference {:.2e})",
+                if runs.len() > 1 { format!(" of {}", report.policy) } else { String::new() },
+                o.checked,
+                o.mismatched,
+                o.max_abs_diff
+            )?;
+        }
+    }
+    if let [batched, one] = &reports[..] {
+        writeln!(
+            out,
+            "batching: mean batch {:.2} against {:.2}; throughput {:.1} against {:.1} req/s ({:.2}x); {} and {} arrived",
+            batched.actions.mean_batch,
+            one.actions.mean_batch,
+            batched.throughput_rps,
+            one.throughput_rps,
+            batched.throughput_rps / one.throughput_rps.max(1e-9),
+            batched.arrived,
+            one.arrived
+        )?;
+    }
+    let first = &reports[0];
+    write_profile_fit(&mut out, &first.profile_fit, a.profile_tolerance, a.calibrate)?;
+    crate::table::write_switches(&mut out, &first.policy_switches)?;
+    Ok(())
+}
+
+/// One real run and what the table prints beside its report.
+struct RunOutcome {
+    report: RunReport,
+    rejected: u64,
+    failed: u64,
+    failovers: u64,
+    outputs: Option<cosched_ort::output_check::OutputSummary>,
+}
+
+/// Run the workload once under `policy_name`.
+fn run_once(a: &RunArgs, inputs: &Inputs, policy_name: &str, weights: ObjectiveWeights) -> anyhow::Result<RunOutcome> {
     let policy: Box<dyn Policy> = if a.fine_tune {
         let cfg = FineTuneConfig {
             weights,
             ..FineTuneConfig::default()
         };
-        Box::new(cosched::resolve_fine_tuned(&a.policy, &inputs.device, cfg).map_err(|e| BadInput(e.to_string()))?)
+        Box::new(cosched::resolve_fine_tuned(policy_name, &inputs.device, cfg).map_err(|e| BadInput(e.to_string()))?)
     } else {
         // Judged on a background thread, off the dispatch path, when guarded.
-        cosched::policies::resolve_policy_on(&a.policy, &inputs.device, weights, cosched::policies::Clock::Wall)
+        cosched::policies::resolve_policy_on(policy_name, &inputs.device, weights, cosched::policies::Clock::Wall)
             .map_err(|e| BadInput(e.to_string()))?
     };
     let policy_name = policy.name().to_string();
     let config = ExecutorConfig {
         seed: a.seed,
-        models: Some(used_models(&inputs)),
+        models: Some(used_models(inputs)),
         queue_capacity: a.queue_capacity.max(1),
         saturation_rps: inputs.workload.saturation_rps,
         profile_tolerance: a.profile_tolerance,
@@ -200,6 +303,7 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
         seed: a.seed,
         weights,
         drain_ms: None,
+        check_outputs: a.check_outputs || a.vs_batch1,
     };
     let meter = cosched_telemetry::EnergyMeter::auto(Path::new("/")).start();
     let bar = progress::bar(1, "running");
@@ -212,27 +316,15 @@ pub fn run(a: RunArgs) -> anyhow::Result<()> {
         joules: reading.joules,
         source: reading.source.to_string(),
     });
-    let (rejected, failed, failovers) = (real.rejected, real.failed, real.failovers);
+    let (rejected, failed, failovers, outputs) = (real.rejected, real.failed, real.failovers, real.outputs);
     let report = real.report(&policy_name, &inputs.device, &inputs.workload, &drive_config, measured);
-    let json = serde_json::to_string_pretty(&report)?;
-    let to_stdout = a.json.as_deref() == Some(Path::new("-"));
-    if let Some(path) = a.json.as_deref().filter(|_| !to_stdout) {
-        std::fs::write(path, format!("{json}\n")).with_context(|| format!("writing {}", path.display()))?;
-    }
-    let mut out = std::io::stdout().lock();
-    if to_stdout {
-        writeln!(out, "{json}")?;
-    } else {
-        write!(out, "{}", crate::table::render(std::slice::from_ref(&report), &inputs))?;
-        writeln!(
-            out,
-            "real run: {rejected} refused by full queues, {failed} failed or cancelled, {failovers} failed over; energy {}",
-            report.energy_source
-        )?;
-        write_profile_fit(&mut out, &report.profile_fit, a.profile_tolerance, a.calibrate)?;
-        crate::table::write_switches(&mut out, &report.policy_switches)?;
-    }
-    Ok(())
+    Ok(RunOutcome {
+        report,
+        rejected,
+        failed,
+        failovers,
+        outputs,
+    })
 }
 
 /// The models a workload uses (only those are loaded and calibrated).

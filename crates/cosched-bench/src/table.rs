@@ -53,6 +53,7 @@ pub fn render(reports: &[RunReport], inputs: &Inputs) -> String {
             r.avg_power_w
         );
     }
+    write_actions(&mut s, reports);
     if reports.len() == 1 {
         let _ = writeln!(
             s,
@@ -83,6 +84,33 @@ pub fn render(reports: &[RunReport], inputs: &Inputs) -> String {
         }
     }
     s
+}
+
+/// Batching and hedging per policy, when any policy batched or hedged.
+fn write_actions(s: &mut String, reports: &[RunReport]) {
+    let used = |r: &RunReport| r.actions.mean_batch > 1.0 || r.actions.hedges_sent > 0;
+    if !reports.iter().any(used) {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "\n{:<27} {:>10} {:>12} {:>11} {:>12} {:>14} {:>12}",
+        "policy", "mean batch", "hedges sent", "copy won", "copies ran", "copies cancel", "extra inf%"
+    );
+    for r in reports {
+        let a = &r.actions;
+        let _ = writeln!(
+            s,
+            "{:<27} {:>10.2} {:>12} {:>11} {:>12} {:>14} {:>12.1}",
+            r.policy,
+            a.mean_batch,
+            a.hedges_sent,
+            a.hedges_won,
+            a.hedges_wasted,
+            a.hedges_cancelled,
+            a.extra_inference_share(r.completed) * 100.0
+        );
+    }
 }
 
 /// The run-time guard's switches, one line each (nothing without a guard).

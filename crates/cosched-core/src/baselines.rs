@@ -1,6 +1,7 @@
 //! Baseline policies: Band's scheduler set plus a few more, so that "the learned policy wins"
 //! means something.
 
+use crate::batching::{DynamicBatching, KumBatching};
 use crate::device::DeviceProfile;
 use crate::ids::{ModelId, ProcessorId};
 use crate::objective::ObjectiveWeights;
@@ -21,6 +22,11 @@ pub const BASELINE_NAMES: &[&str] = &[
     "energy-greedy",
     "objective-greedy",
 ];
+
+/// Batching baselines accepted by [`baseline`] besides [`BASELINE_NAMES`]: Kum et al.'s rule
+/// and Triton's dynamic batcher, both placing by earliest finish ([`crate::batching`]). They
+/// are not among the placement baselines that `compare` and `evaluate` run by default.
+pub const BATCHING_BASELINE_NAMES: &[&str] = &["kum", "triton-batcher"];
 
 /// Build a baseline policy by name for `device`; `None` for an unknown name.
 ///
@@ -54,6 +60,13 @@ pub fn baseline(name: &str, device: &DeviceProfile, weights: ObjectiveWeights) -
         "least-slack" => Box::new(LeastSlack),
         "energy-greedy" => Box::new(EnergyGreedy),
         "objective-greedy" => Box::new(ObjectiveGreedy::new(weights)),
+        "kum" => Box::new(KumBatching::new(Box::new(EarliestFinish), device, "kum".into())),
+        "triton-batcher" => Box::new(DynamicBatching::new(
+            Box::new(EarliestFinish),
+            device,
+            DynamicBatching::DEFAULT_MAX_QUEUE_DELAY_US,
+            "triton-batcher".into(),
+        )),
         _ => return None,
     })
 }
@@ -102,7 +115,7 @@ impl Policy for FastestOnly {
             .find(|&p| obs.is_valid(p))
             .or_else(|| obs.valid().next())
             .unwrap_or(ProcessorId(0));
-        Action { processor: p }
+        Action::to(p)
     }
 }
 
@@ -122,14 +135,10 @@ impl Policy for RoundRobin {
             let i = (self.next + k) % n;
             if obs.processors[i].available {
                 self.next = (i + 1) % n;
-                return Action {
-                    processor: ProcessorId(i as u16),
-                };
+                return Action::to(ProcessorId(i as u16));
             }
         }
-        Action {
-            processor: ProcessorId(0),
-        }
+        Action::to(ProcessorId(0))
     }
     fn reset(&mut self, _seed: u64) {
         self.next = 0;
@@ -158,9 +167,7 @@ impl Policy for RandomPolicy {
     fn decide(&mut self, obs: &Observation) -> Action {
         let n = obs.processors.iter().filter(|v| v.available).count();
         let k = if n > 0 { self.rng.random_range(0..n) } else { 0 };
-        Action {
-            processor: obs.valid().nth(k).unwrap_or(ProcessorId(0)),
-        }
+        Action::to(obs.valid().nth(k).unwrap_or(ProcessorId(0)))
     }
     fn reset(&mut self, seed: u64) {
         self.rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_0f7a_11d0);
@@ -181,9 +188,7 @@ impl Policy for LeastLoaded {
             // Latency only breaks ties: it is far below one request of load.
             load + v.est_latency_ms * 1e-9
         });
-        Action {
-            processor: p.unwrap_or(ProcessorId(0)),
-        }
+        Action::to(p.unwrap_or(ProcessorId(0)))
     }
 }
 
@@ -198,9 +203,7 @@ impl Policy for ShortestExpectedLatency {
         "shortest-expected-latency"
     }
     fn decide(&mut self, obs: &Observation) -> Action {
-        Action {
-            processor: obs.argmin_valid(|v| v.est_latency_ms).unwrap_or(ProcessorId(0)),
-        }
+        Action::to(obs.argmin_valid(|v| v.est_latency_ms).unwrap_or(ProcessorId(0)))
     }
 }
 
@@ -213,9 +216,7 @@ impl Policy for EarliestFinish {
         "earliest-finish"
     }
     fn decide(&mut self, obs: &Observation) -> Action {
-        Action {
-            processor: obs.argmin_valid(ProcessorView::est_finish_ms).unwrap_or(ProcessorId(0)),
-        }
+        Action::to(obs.argmin_valid(ProcessorView::est_finish_ms).unwrap_or(ProcessorId(0)))
     }
 }
 
@@ -229,9 +230,7 @@ impl Policy for LeastSlack {
         "least-slack"
     }
     fn decide(&mut self, obs: &Observation) -> Action {
-        Action {
-            processor: obs.argmin_valid(ProcessorView::est_finish_ms).unwrap_or(ProcessorId(0)),
-        }
+        Action::to(obs.argmin_valid(ProcessorView::est_finish_ms).unwrap_or(ProcessorId(0)))
     }
     fn queue_order(&self) -> QueueOrder {
         QueueOrder::LeastSlackFirst
@@ -260,7 +259,7 @@ impl Policy for EnergyGreedy {
             Some(p) if obs.processors[p.index()].est_finish_ms() <= remaining => p,
             _ => obs.argmin_valid(ProcessorView::est_finish_ms).unwrap_or(ProcessorId(0)),
         };
-        Action { processor: p }
+        Action::to(p)
     }
 }
 
@@ -308,8 +307,6 @@ impl Policy for ObjectiveGreedy {
             let miss = prob_exceeds(v.est_latency_ms, v.latency_cv, r.slo_ms - elapsed - v.backlog_ms);
             w.latency * latency / r.slo_ms + w.violation * miss + w.energy * v.est_energy_j / r.reference_energy_j
         });
-        Action {
-            processor: p.unwrap_or(ProcessorId(0)),
-        }
+        Action::to(p.unwrap_or(ProcessorId(0)))
     }
 }

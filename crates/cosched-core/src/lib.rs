@@ -11,12 +11,15 @@
 
 #![warn(missing_docs)]
 
+pub mod action_stats;
 pub mod arrivals;
 pub mod baselines;
+pub mod batching;
 pub mod device;
 pub mod dispatch;
 pub mod error;
 pub mod estimator;
+pub mod hedging;
 pub mod ids;
 pub mod metrics;
 pub mod objective;
@@ -29,20 +32,22 @@ pub mod scenario;
 mod text_file;
 pub mod workload;
 mod workload_write;
+mod wrapper;
 
-pub use baselines::{baseline, BASELINE_NAMES};
+pub use action_stats::{ActionStats, HedgeCounts};
+pub use baselines::{baseline, BASELINE_NAMES, BATCHING_BASELINE_NAMES};
 pub use device::{
     DeviceProfile, ExecutionProviderKind, Interference, ModelOnProcessor, ModelProfile, Processor, ProcessorKind,
     BUILTIN_DEVICES,
 };
-pub use dispatch::{Dispatcher, Finished, Host, Pending, Start};
+pub use dispatch::{Claim, Dispatcher, Finished, Host, Pending, Placement, Start};
 pub use error::{ConfigError, FileProblem, WriteError};
 pub use estimator::{LatencyEstimator, RunningEstimate};
 pub use ids::{Millis, ModelId, ProcessorId, RequestId, StreamId};
 pub use metrics::{LatencySummary, MetricsRecorder, ProcessorReport, RunInfo, RunReport, StreamReport};
 pub use objective::ObjectiveWeights;
 pub use observation::{Observation, ProcessorView, RequestView, OBSERVATION_VERSION};
-pub use policy::{Action, Outcome, Policy, PolicySwitch, QueueOrder};
+pub use policy::{Action, BatchPlan, HedgePlan, Outcome, Policy, PolicySwitch, QueueOrder};
 pub use profile_fit::{FitEntry, ProfileFit};
 pub use queue::{PolicyQueue, Queued};
 pub use remote::{RemoteProtocol, RemoteSpec};

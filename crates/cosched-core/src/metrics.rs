@@ -1,5 +1,6 @@
 //! Run metrics and the run report of docs/design.md.
 
+use crate::action_stats::{ActionStats, HedgeCounts};
 use crate::device::DeviceProfile;
 use crate::objective::ObjectiveWeights;
 use crate::profile_fit::FitEntry;
@@ -109,6 +110,9 @@ pub struct RunReport {
     /// [`crate::profile_fit`]); empty in the simulator.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub profile_fit: Vec<FitEntry>,
+    /// Batching and hedging.
+    #[serde(default)]
+    pub actions: ActionStats,
     /// With the run-time guard: every change of the policy deciding.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policy_switches: Vec<crate::policy::PolicySwitch>,
@@ -137,6 +141,10 @@ pub struct MetricsRecorder {
     per_processor_completed: Vec<u64>,
     streams: Vec<StreamTally>,
     invalid_actions: u64,
+    // Sum over completed requests of 1 / their batch's size: the number of batches.
+    batches: f64,
+    batched: u64,
+    hedges: HedgeCounts,
 }
 
 /// Everything about a run that is not a per-request count.
@@ -184,6 +192,9 @@ impl MetricsRecorder {
             per_processor_completed: vec![0; n_processors],
             streams: vec![StreamTally::default(); n_streams],
             invalid_actions: 0,
+            batches: 0.0,
+            batched: 0,
+            hedges: HedgeCounts::default(),
         }
     }
 
@@ -210,6 +221,20 @@ impl MetricsRecorder {
     pub fn unfinished(&mut self, stream: usize, age_ms: f64, slo_ms: f64) {
         self.unfinished += 1;
         self.record_latency(stream, age_ms, slo_ms, true, false);
+    }
+
+    /// A completed request ran in a batch of `size` (call once per completed request).
+    #[inline]
+    pub fn batch_member(&mut self, size: u32) {
+        if size > 0 {
+            self.batches += 1.0 / f64::from(size);
+            self.batched += 1;
+        }
+    }
+
+    /// The hedged copies of the run, as the dispatcher counted them.
+    pub fn hedges(&mut self, counts: HedgeCounts) {
+        self.hedges = counts;
     }
 
     /// A policy chose an invalid processor and the runtime corrected it.
@@ -322,6 +347,17 @@ impl MetricsRecorder {
             per_processor,
             per_stream,
             profile_fit: Vec::new(),
+            actions: ActionStats {
+                mean_batch: if self.batches > 0.0 {
+                    self.batched as f64 / self.batches
+                } else {
+                    0.0
+                },
+                hedges_sent: self.hedges.sent,
+                hedges_won: self.hedges.won,
+                hedges_wasted: self.hedges.wasted,
+                hedges_cancelled: self.hedges.cancelled,
+            },
             policy_switches: Vec::new(),
         }
     }

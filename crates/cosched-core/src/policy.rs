@@ -4,11 +4,66 @@
 use crate::ids::{ModelId, ProcessorId, RequestId, StreamId};
 use crate::observation::Observation;
 
-/// A placement decision: the processor whose queue receives the request.
+/// A decision for one request: the processor whose queue receives it, and optionally how it is
+/// batched there and a second processor that runs a hedged copy.
+///
+/// The optional parts grow with the seeds' decisions; a policy that leaves them `None` places
+/// exactly as before they existed. Build one with [`Action::to`] and the `with_` methods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Action {
     /// Where the request goes.
     pub processor: ProcessorId,
+    /// How the batch that starts this request is formed; `None`: greedily, whatever
+    /// same-model requests are queued right behind it, up to the processor's `max_batch`.
+    pub batch: Option<BatchPlan>,
+    /// Also send a copy elsewhere; the first to finish answers, the other is cancelled if it
+    /// has not started and discarded if it has. `None`, or the action's own processor: no copy.
+    pub hedge: Option<HedgePlan>,
+}
+
+impl Action {
+    /// Place on `processor`, batched greedily, no hedge.
+    pub const fn to(processor: ProcessorId) -> Action {
+        Action {
+            processor,
+            batch: None,
+            hedge: None,
+        }
+    }
+
+    /// The same, batched as `plan` says.
+    pub const fn with_batch(mut self, plan: BatchPlan) -> Action {
+        self.batch = Some(plan);
+        self
+    }
+
+    /// The same, with a hedged copy as `plan` says.
+    pub const fn with_hedge(mut self, plan: HedgePlan) -> Action {
+        self.hedge = Some(plan);
+        self
+    }
+}
+
+/// A hedged copy (MDInference; Dean and Barroso's backup requests): where it goes, and how
+/// long after the placement it is queued there unless the original has answered by then (0: at
+/// once). A delay near the original's usual latency sends copies only for the slow tail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HedgePlan {
+    /// The processor of the copy.
+    pub processor: ProcessorId,
+    /// Delay before the copy is queued, µs.
+    pub after_us: u32,
+}
+
+/// How the batch that starts a request is formed (Kum et al.'s batch size under a real-time
+/// condition, Triton's dynamic batcher): at most `size` requests of its model, and while fewer
+/// are queued, a free slot may wait for more until `max_wait_us` after the request arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchPlan {
+    /// Largest batch, at least 1 (capped by the processor's `max_batch`).
+    pub size: u16,
+    /// How long after its arrival the request may wait for the batch to fill, µs.
+    pub max_wait_us: u32,
 }
 
 /// What happened to a request placed earlier: fed back to [`Policy::observe`].
@@ -76,7 +131,7 @@ pub enum QueueOrder {
 ///     }
 ///     fn decide(&mut self, obs: &Observation) -> Action {
 ///         let p = obs.argmin_valid(|v| f64::from(v.queue_len)).expect("a runtime never asks with no valid processor");
-///         Action { processor: p }
+///         Action::to(p)
 ///     }
 /// }
 /// ```

@@ -13,6 +13,14 @@ pub trait Queued {
     fn pending(&self) -> &Pending;
     /// The same, to set its estimate when it is placed.
     fn pending_mut(&mut self) -> &mut Pending;
+    /// A second copy of the request for a hedge (both then answer through the same reply);
+    /// `None` where the request cannot be copied, which places no hedge.
+    fn hedge_copy(&mut self) -> Option<Self>
+    where
+        Self: Sized,
+    {
+        None
+    }
 }
 
 impl Queued for Pending {
@@ -21,6 +29,9 @@ impl Queued for Pending {
     }
     fn pending_mut(&mut self) -> &mut Pending {
         self
+    }
+    fn hedge_copy(&mut self) -> Option<Pending> {
+        Some(*self)
     }
 }
 
@@ -110,11 +121,47 @@ impl<T: Queued> PolicyQueue<T> {
         }
     }
 
+    /// The next request to start, left in the queue.
+    pub fn peek(&self) -> Option<&T> {
+        match self {
+            PolicyQueue::Fifo(q) => q.front(),
+            PolicyQueue::Slack(q) => q.peek().map(|k| &k.req),
+        }
+    }
+
     /// The model of the next request to start.
     pub fn peek_model(&self) -> Option<ModelId> {
+        self.peek().map(|r| r.pending().model)
+    }
+
+    /// Take the request with this id out, wherever it waits (O(n): for cancelling a hedged
+    /// copy, not for the hot path).
+    pub fn remove(&mut self, id: u64) -> Option<T> {
         match self {
-            PolicyQueue::Fifo(q) => q.front().map(|r| r.pending().model),
-            PolicyQueue::Slack(q) => q.peek().map(|k| k.req.pending().model),
+            PolicyQueue::Fifo(q) => {
+                let i = q.iter().position(|r| r.pending().id == id)?;
+                q.remove(i)
+            }
+            PolicyQueue::Slack(q) => {
+                if !q.iter().any(|k| k.req.pending().id == id) {
+                    return None;
+                }
+                let mut found = None;
+                let kept: Vec<SlackKeyed<T>> = std::mem::take(q)
+                    .into_vec()
+                    .into_iter()
+                    .filter_map(|k| {
+                        if found.is_none() && k.req.pending().id == id {
+                            found = Some(k.req);
+                            None
+                        } else {
+                            Some(k)
+                        }
+                    })
+                    .collect();
+                *q = BinaryHeap::from(kept);
+                found
+            }
         }
     }
 

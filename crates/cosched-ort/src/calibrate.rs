@@ -92,9 +92,7 @@ impl Policy for Pinned {
         "calibration"
     }
     fn decide(&mut self, _obs: &Observation) -> cosched_core::Action {
-        cosched_core::Action {
-            processor: ProcessorId(self.target.load(Ordering::Relaxed)),
-        }
+        cosched_core::Action::to(ProcessorId(self.target.load(Ordering::Relaxed)))
     }
 }
 

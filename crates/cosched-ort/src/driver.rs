@@ -3,11 +3,12 @@
 //! [`Executor`], and the run report of mode `real`.
 
 use crate::executor::{Completion, Executor, Inputs, Reply, ShutdownMode, Submitter};
+use crate::output_check::{OutputCheck, OutputSummary};
 use crate::SubmitError;
 use cosched_core::arrivals::StreamArrivals;
 use cosched_core::{
-    DeviceProfile, FitEntry, MetricsRecorder, ModelId, ObjectiveWeights, ResolvedArrival, ResolvedWorkload, RunInfo,
-    RunReport, StreamId,
+    DeviceProfile, FitEntry, HedgeCounts, MetricsRecorder, ModelId, ObjectiveWeights, ResolvedArrival,
+    ResolvedWorkload, RunInfo, RunReport, StreamId,
 };
 use crossbeam_channel::Sender;
 use std::cmp::Ordering;
@@ -25,6 +26,8 @@ pub struct DriveConfig {
     /// How long after the arrival window requests may still complete, ms; `None`: twice the
     /// largest deadline, at least one second (as the simulator).
     pub drain_ms: Option<f64>,
+    /// Compare every completion's outputs with its model's run alone (batch 1) before the run.
+    pub check_outputs: bool,
 }
 
 impl Default for DriveConfig {
@@ -33,6 +36,7 @@ impl Default for DriveConfig {
             seed: 1,
             weights: ObjectiveWeights::BALANCED,
             drain_ms: None,
+            check_outputs: false,
         }
     }
 }
@@ -57,6 +61,9 @@ pub struct RealRun {
     /// Changes of the policy deciding (the run-time guard's).
     pub policy_switches: Vec<cosched_core::PolicySwitch>,
     invalid_actions: u64,
+    hedges: HedgeCounts,
+    /// With [`DriveConfig::check_outputs`]: how the outputs compared with batch-1 runs.
+    pub outputs: Option<OutputSummary>,
 }
 
 /// Energy measured by a sensor over the run, to replace the modelled figure.
@@ -91,6 +98,7 @@ impl RealRun {
         for _ in 0..self.invalid_actions {
             self.metrics.invalid_action();
         }
+        self.metrics.hedges(self.hedges);
         let mut report = self.metrics.finish(RunInfo {
             policy,
             device,
@@ -324,6 +332,17 @@ pub fn drive(
     let mut arrivals = Arrivals::new(workload, config.seed);
     // One copy per model, shared by all its requests (as an application replaying a frame).
     let shared_inputs: Vec<Option<Arc<Inputs>>> = inputs.iter().map(|i| i.clone().map(Arc::new)).collect();
+    let mut check = if config.check_outputs {
+        match OutputCheck::reference(exec, inputs) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::error!("the reference run for the output check failed: {e}; outputs are not checked");
+                None
+            }
+        }
+    } else {
+        None
+    };
     let base_stats = exec.stats();
     let base_usage = exec.usage();
     let base_fit = exec.profile_fit();
@@ -361,8 +380,12 @@ pub fn drive(
         let stream = c.stream.index();
         let latency = c.end_ms - c.arrival_ms;
         let ok = match (&c.result, c.processor) {
-            (Ok(_), Some(p)) => {
+            (Ok(outputs), Some(p)) => {
                 metrics.completion(stream, p.index(), latency, c.slo_ms);
+                metrics.batch_member(c.batch);
+                if let Some(check) = check.as_mut() {
+                    check.check(c.model, outputs);
+                }
                 true
             }
             _ => {
@@ -496,8 +519,12 @@ pub fn drive(
                 let stream = c.stream.index();
                 match (&c.result, c.processor) {
                     // Finished between the end of the drain window and the cancellation.
-                    (Ok(_), Some(p)) => {
+                    (Ok(outputs), Some(p)) => {
                         metrics.completion(stream, p.index(), c.end_ms - c.arrival_ms, c.slo_ms);
+                        metrics.batch_member(c.batch);
+                        if let Some(check) = check.as_mut() {
+                            check.check(c.model, outputs);
+                        }
                     }
                     _ => {
                         failed += 1;
@@ -545,5 +572,12 @@ pub fn drive(
         profile_fit,
         policy_switches,
         invalid_actions: stats.invalid_actions - base_stats.invalid_actions,
+        hedges: HedgeCounts {
+            sent: stats.hedges.sent - base_stats.hedges.sent,
+            won: stats.hedges.won - base_stats.hedges.won,
+            wasted: stats.hedges.wasted - base_stats.hedges.wasted,
+            cancelled: stats.hedges.cancelled - base_stats.hedges.cancelled,
+        },
+        outputs: check.map(|c| c.summary()),
     }
 }

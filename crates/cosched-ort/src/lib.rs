@@ -35,6 +35,7 @@ pub mod calibrate;
 pub mod driver;
 mod error;
 mod executor;
+pub mod output_check;
 pub mod profile;
 pub mod runtime;
 

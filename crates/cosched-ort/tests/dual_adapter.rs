@@ -8,18 +8,19 @@
 //! always the earliest event first, waiting after each step until the executor's workers have
 //! taken up whatever the step started.
 
+mod common;
+
+use common::TestBackend;
 use cosched_core::{
     baseline, Action, DeviceProfile, ModelId, Observation, Outcome, Policy, Processor, QueueOrder, ResolvedWorkload,
     StreamId, Workload,
 };
 use cosched_ort::backend::{Backend, BackendSession, Batch};
-use cosched_ort::{
-    BackendError, Completion, Executor, ExecutorConfig, ManualClock, ModelInfo, ProviderError, Reply, ShutdownMode,
-};
+use cosched_ort::{BackendError, Completion, Executor, ExecutorConfig, ManualClock, Reply, ShutdownMode};
 use cosched_sim::{simulate, SimConfig};
 use crossbeam_channel::{bounded, Sender};
 use ndarray::ArrayD;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -137,38 +138,17 @@ struct Running {
     release: Sender<()>,
 }
 
-/// Sessions whose batches run until released, and the batches running now.
-struct Lockstep {
-    device: Arc<DeviceProfile>,
-    clock: Arc<ManualClock>,
-    running: Arc<Mutex<Vec<Running>>>,
-}
-
-impl Backend for Lockstep {
-    fn provider(&self, _processor: &Processor) -> Result<String, ProviderError> {
-        Ok("LockstepProvider".into())
-    }
-    fn locate(&self, models_dir: &Path, model: &str) -> Result<PathBuf, BackendError> {
-        Ok(models_dir.join(model))
-    }
-    fn probe(&self, _processor: &Processor, name: &str, path: &Path) -> Result<ModelInfo, BackendError> {
-        Ok(ModelInfo::new(
-            name,
-            path,
-            vec![("x".into(), vec![-1, 1])],
-            vec!["y".into()],
-        ))
-    }
-    fn open(&self, processor: &Processor, _model: &ModelInfo) -> Result<Box<dyn BackendSession>, BackendError> {
-        Ok(Box::new(LockstepSession {
-            processor: self
-                .device
-                .processor_id(&processor.id)
-                .expect("known processor")
-                .index(),
-            clock: self.clock.clone(),
-            running: self.running.clone(),
-        }))
+/// Sessions whose batches run until released; `running` holds the batches running now.
+fn lockstep(device: Arc<DeviceProfile>, clock: Arc<ManualClock>, running: Arc<Mutex<Vec<Running>>>) -> impl Backend {
+    TestBackend {
+        width: 1,
+        open: move |processor: &Processor| -> Result<Box<dyn BackendSession>, BackendError> {
+            Ok(Box::new(LockstepSession {
+                processor: device.processor_id(&processor.id).expect("known processor").index(),
+                clock: clock.clone(),
+                running: running.clone(),
+            }))
+        },
     }
 }
 
@@ -218,11 +198,7 @@ fn run_executor(
 ) {
     let clock = ManualClock::new();
     let running = Arc::new(Mutex::new(Vec::<Running>::new()));
-    let backend = Lockstep {
-        device: Arc::new(dev.clone()),
-        clock: clock.clone(),
-        running: running.clone(),
-    };
+    let backend = lockstep(Arc::new(dev.clone()), clock.clone(), running.clone());
     let config = ExecutorConfig {
         saturation_rps: w.saturation_rps,
         seed: 7,

@@ -4,16 +4,16 @@
 
 mod common;
 
-use common::device;
+use common::{device, TestBackend};
 use cosched_core::{baseline, DeviceProfile, ModelId, Processor, StreamId};
 use cosched_ort::backend::{Backend, BackendSession, Batch};
 use cosched_ort::{
-    BackendError, Backpressure, Completion, ExecError, Executor, ExecutorConfig, InferenceError, ModelInfo,
-    ProviderError, Reply, ShutdownMode,
+    BackendError, Backpressure, Completion, ExecError, Executor, ExecutorConfig, InferenceError, ProviderError, Reply,
+    ShutdownMode,
 };
 use ndarray::ArrayD;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -34,34 +34,18 @@ struct Script {
 
 /// One input `x` of shape `[-1, 4]`; the output `y` is `2 x`, so a request's outputs say whose
 /// they are.
-struct Fake(Arc<Script>);
-
-impl Backend for Fake {
-    fn provider(&self, _processor: &Processor) -> Result<String, ProviderError> {
-        Ok("FakeProvider".into())
-    }
-
-    fn locate(&self, models_dir: &Path, model: &str) -> Result<PathBuf, BackendError> {
-        Ok(models_dir.join(model))
-    }
-
-    fn probe(&self, _processor: &Processor, name: &str, path: &Path) -> Result<ModelInfo, BackendError> {
-        Ok(ModelInfo::new(
-            name,
-            path,
-            vec![("x".into(), vec![-1, 4])],
-            vec!["y".into()],
-        ))
-    }
-
-    fn open(&self, processor: &Processor, _model: &ModelInfo) -> Result<Box<dyn BackendSession>, BackendError> {
-        if let Some((_, e)) = self.0.open_fails.iter().find(|(id, _)| *id == processor.id) {
-            return Err(e.clone());
-        }
-        Ok(Box::new(FakeSession {
-            processor: processor.id.clone(),
-            script: self.0.clone(),
-        }))
+fn fake(script: Arc<Script>) -> impl Backend {
+    TestBackend {
+        width: 4,
+        open: move |processor: &Processor| -> Result<Box<dyn BackendSession>, BackendError> {
+            if let Some((_, e)) = script.open_fails.iter().find(|(id, _)| *id == processor.id) {
+                return Err(e.clone());
+            }
+            Ok(Box::new(FakeSession {
+                processor: processor.id.clone(),
+                script: script.clone(),
+            }))
+        },
     }
 }
 
@@ -107,7 +91,7 @@ fn start(dev: &DeviceProfile, script: Script) -> Result<(Executor, Arc<Script>),
         backpressure: Backpressure::Block,
         ..ExecutorConfig::new(baseline("least-loaded", dev, Default::default()).expect("baseline"))
     };
-    let exec = Executor::with_backend(dev, Path::new("no-models-here"), config, Arc::new(Fake(script.clone())))?;
+    let exec = Executor::with_backend(dev, Path::new("no-models-here"), config, Arc::new(fake(script.clone())))?;
     Ok((exec, script))
 }
 
@@ -168,7 +152,7 @@ fn failed_batches_fail_over_and_every_request_completes_once_with_its_own_output
     assert!(exec
         .processor_status()
         .iter()
-        .all(|s| s.active_ep.as_deref() == Some("FakeProvider")));
+        .all(|s| s.active_ep.as_deref() == Some("TestProvider")));
     let sink = Arc::new(Sink::default());
     let accepted = submit_n(&exec, &sink, 200);
     exec.shutdown(ShutdownMode::Drain);

@@ -82,9 +82,7 @@ impl Policy for DrlPolicy {
     fn decide(&mut self, obs: &Observation) -> Action {
         obs.encode(&mut self.x);
         let a = choose(&self.net, obs, &self.x, &mut self.scratch, &mut self.q, &mut self.prior).unwrap_or(0);
-        Action {
-            processor: ProcessorId(a as u16),
-        }
+        Action::to(ProcessorId(a as u16))
     }
 
     fn queue_order(&self) -> QueueOrder {

@@ -582,9 +582,7 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
             });
             outcomes.clear();
             let st = env.step_with_outcomes(
-                cosched_core::Action {
-                    processor: cosched_core::ProcessorId(action as u16),
-                },
+                cosched_core::Action::to(cosched_core::ProcessorId(action as u16)),
                 &mut outcomes,
             );
             for o in &outcomes {

@@ -98,9 +98,7 @@ impl cosched_core::Policy for Reference {
                 choice = (cost, a);
             }
         }
-        cosched_core::Action {
-            processor: cosched_core::ProcessorId(choice.1 as u16),
-        }
+        cosched_core::Action::to(cosched_core::ProcessorId(choice.1 as u16))
     }
     fn queue_order(&self) -> cosched_core::QueueOrder {
         cosched_core::QueueOrder::LeastSlackFirst

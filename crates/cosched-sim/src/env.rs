@@ -47,7 +47,7 @@ pub struct Step {
 /// let mut env = SimEnv::new(&device, &workload, SimConfig::with_seed(1)).unwrap();
 /// let mut steps = 0;
 /// while let Some(obs) = env.observation() {
-///     let action = Action { processor: obs.valid().next().unwrap() };
+///     let action = Action::to(obs.valid().next().unwrap());
 ///     let step = env.step(action);
 ///     steps += 1;
 ///     if step.done { break; }

@@ -3,8 +3,8 @@
 //! shipped Orin profile.
 
 use cosched_core::{
-    baseline, Action, DeviceProfile, ObjectiveWeights, Observation, ProcessorId, QueueOrder, ResolvedWorkload,
-    RunReport, Workload, BASELINE_NAMES,
+    baseline, Action, BatchPlan, DeviceProfile, HedgePlan, ObjectiveWeights, Observation, Policy, ProcessorId,
+    QueueOrder, ResolvedWorkload, RunReport, Workload, BASELINE_NAMES,
 };
 use cosched_sim::{simulate, SimConfig, SimEnv, Simulator};
 use proptest::prelude::*;
@@ -353,6 +353,71 @@ proptest! {
         prop_assert_eq!(&r.policy, name);
         check_accounting(&r);
     }
+
+    #[test]
+    fn every_arrival_is_accounted_for_once_with_batch_plans_and_hedges(
+        case in case(),
+        seed in any::<u64>(),
+        hedge_share in 0.0f64..1.0,
+    ) {
+        let (device, workload, config) = case.build();
+        let name = BASELINE_NAMES[case.policy];
+        let inner = baseline(name, &device, config.weights).unwrap();
+        let mut policy = Extras { inner, state: seed | 1, hedge_share, n_proc: device.processors.len() as u64 };
+        let r = simulate(&device, &workload, &mut policy, &config);
+        check_accounting(&r);
+        let a = r.actions;
+        // Each hedged request has at most one losing copy, run or cancelled.
+        prop_assert!(a.hedges_wasted + a.hedges_cancelled <= a.hedges_sent, "{:?}", a);
+        prop_assert!(a.hedges_won <= a.hedges_sent, "{:?}", a);
+        prop_assert!(a.mean_batch == 0.0 || a.mean_batch >= 1.0, "mean batch {}", a.mean_batch);
+    }
+}
+
+/// A baseline's placements with a random batch plan and, for a share of requests, a random
+/// hedge (any processor, even an invalid one or its own, any delay).
+struct Extras {
+    inner: Box<dyn Policy>,
+    state: u64,
+    hedge_share: f64,
+    n_proc: u64,
+}
+
+impl Extras {
+    fn next(&mut self) -> u64 {
+        // xorshift64: cheap, and deterministic for the case.
+        self.state ^= self.state << 13;
+        self.state ^= self.state >> 7;
+        self.state ^= self.state << 17;
+        self.state
+    }
+}
+
+impl Policy for Extras {
+    fn name(&self) -> &str {
+        "extras"
+    }
+    fn decide(&mut self, obs: &Observation) -> Action {
+        let mut a = self.inner.decide(obs);
+        let r = self.next();
+        if !r.is_multiple_of(3) {
+            a = a.with_batch(BatchPlan {
+                size: (r >> 8) as u16 % 9,
+                max_wait_us: (r >> 24) as u32 % 50_000,
+            });
+        }
+        if (self.next() % 1000) as f64 / 1000.0 < self.hedge_share {
+            let r = self.next();
+            a = a.with_hedge(HedgePlan {
+                processor: ProcessorId((r % self.n_proc) as u16),
+                after_us: (r >> 16) as u32 % 30_000,
+            });
+        }
+        a
+    }
+    fn queue_order(&self) -> QueueOrder {
+        self.inner.queue_order()
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -499,9 +564,7 @@ fn every_policy_sees_the_same_arrivals_for_a_seed() {
 /// A deterministic placement that spreads requests: the valid processor indexed by request id.
 fn spread(obs: &Observation) -> Action {
     let valid: Vec<ProcessorId> = obs.valid().collect();
-    Action {
-        processor: valid[(obs.request.id.0 as usize) % valid.len()],
-    }
+    Action::to(valid[(obs.request.id.0 as usize) % valid.len()])
 }
 
 /// Overloaded (some requests are left unfinished) with a closed stream too.

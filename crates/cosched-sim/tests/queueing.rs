@@ -16,9 +16,7 @@ impl Policy for FirstValid {
         "first-valid"
     }
     fn decide(&mut self, obs: &Observation) -> Action {
-        Action {
-            processor: obs.valid().next().unwrap_or(ProcessorId(0)),
-        }
+        Action::to(obs.valid().next().unwrap_or(ProcessorId(0)))
     }
 }
 

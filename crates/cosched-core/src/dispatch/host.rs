@@ -26,6 +26,11 @@ pub trait Host<R> {
     /// back; the dispatcher then takes the slot down and queues the batch again.
     fn start(&mut self, start: Start, batch: Vec<R>) -> Result<(), Vec<R>>;
 
+    /// Call [`Dispatcher::try_start`](super::Dispatcher::try_start) for `processor` at
+    /// `at_ms` (or as soon after as the host can): a free slot is holding a batch open until
+    /// then. Asking again for the same time is harmless.
+    fn wake_at(&mut self, processor: usize, at_ms: f64);
+
     /// An empty vector for the next batch of slot `slot` of processor `processor`: the
     /// simulator hands back the slot's last one, so that forming a batch does not allocate.
     fn batch_buffer(&mut self, processor: usize, slot: usize) -> Vec<R> {

@@ -33,6 +33,10 @@ pub struct Lane<R> {
     pub(super) energy_j: f64,
     pub(super) busy_slot_ms: f64,
     pub(super) util_ema: f64,
+    /// Requests waiting per model (what a held batch waits to fill up with).
+    pub(super) queued_per_model: Vec<u32>,
+    /// When the host was last asked to wake this processor, ms (a held batch's deadline).
+    pub(super) wake_ms: f64,
 }
 
 impl<R: Queued> Lane<R> {
@@ -108,12 +112,33 @@ impl<R: Queued> Lane<R> {
     /// Queue `req` (its `est_ms` set) behind the others.
     pub(super) fn push(&mut self, req: R) {
         self.queued_work_ms += req.pending().est_ms;
+        self.queued_per_model[req.pending().model.index()] += 1;
         self.queue.push(req);
+    }
+
+    /// The next request to start, out of the queue.
+    pub(super) fn pop(&mut self) -> Option<R> {
+        let r = self.queue.pop()?;
+        self.queued_per_model[r.pending().model.index()] -= 1;
+        Some(r)
+    }
+
+    /// Take request `id` out of the queue, if it waits there.
+    pub(super) fn remove(&mut self, id: u64) -> Option<R> {
+        let r = self.queue.remove(id)?;
+        let p = r.pending();
+        self.queued_per_model[p.model.index()] -= 1;
+        self.queued_work_ms = (self.queued_work_ms - p.est_ms).max(0.0);
+        if self.queue.is_empty() {
+            self.queued_work_ms = 0.0;
+        }
+        Some(r)
     }
 
     /// Take every waiting request out (in no particular order).
     pub(super) fn drain(&mut self) -> Vec<R> {
         self.queued_work_ms = 0.0;
+        self.queued_per_model.iter_mut().for_each(|n| *n = 0);
         self.queue.drain_all()
     }
 }

@@ -15,6 +15,7 @@
 //! ran, and [`Finished::outcome`] for each request of the batch.
 
 mod finish;
+mod hedge;
 mod host;
 mod lane;
 mod observe;
@@ -22,17 +23,49 @@ mod pending;
 mod start;
 
 pub use finish::Finished;
+pub use hedge::Claim;
 pub use host::{Host, Start};
 pub use lane::{Lane, SlotState};
 pub use pending::Pending;
 
+#[cfg(doc)]
+use crate::Outcome;
+
+use crate::action_stats::HedgeCounts;
 use crate::device::DeviceProfile;
 use crate::estimator::LatencyEstimator;
 use crate::ids::{ModelId, ProcessorId};
 use crate::observation::Observation;
-use crate::policy::{Action, QueueOrder};
+use crate::policy::{Action, BatchPlan, HedgePlan, QueueOrder};
 use crate::queue::{PolicyQueue, Queued};
+use hedge::Hedge;
+use std::collections::HashMap;
 use std::sync::Arc;
+
+/// An [`Action`] made valid by [`Dispatcher::resolve`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    /// Where the request goes.
+    pub processor: ProcessorId,
+    /// How its batch is formed.
+    pub batch: Option<BatchPlan>,
+    /// Its hedged copy (on a valid processor other than `processor`).
+    pub hedge: Option<HedgePlan>,
+    /// The action's processor was invalid and was replaced (count it).
+    pub replaced: bool,
+}
+
+impl Placement {
+    /// On `processor` only, as its request was batched so far (failover).
+    pub fn on(processor: ProcessorId) -> Placement {
+        Placement {
+            processor,
+            batch: None,
+            hedge: None,
+            replaced: false,
+        }
+    }
+}
 
 /// Time constant of the smoothed utilisation and arrival-rate features, ms.
 pub const SMOOTHING_MS: f64 = 1000.0;
@@ -51,6 +84,10 @@ pub struct Dispatcher<R> {
     arrival_rate_ema: f64,
     last_arrival_ms: f64,
     busy_processors: u32,
+    hedges: HashMap<u64, Hedge>,
+    hedge_counts: HedgeCounts,
+    /// Hedged copies waiting for their delay: (due ms, processor, copy).
+    deferred: Vec<(f64, usize, R)>,
 }
 
 impl<R: Queued> Dispatcher<R> {
@@ -82,6 +119,8 @@ impl<R: Queued> Dispatcher<R> {
                 energy_j: 0.0,
                 busy_slot_ms: 0.0,
                 util_ema: 0.0,
+                queued_per_model: vec![0; device.models.len()],
+                wake_ms: f64::NEG_INFINITY,
             })
             .collect();
         let n_models = device.models.len();
@@ -99,6 +138,9 @@ impl<R: Queued> Dispatcher<R> {
             arrival_rate_ema: 0.0,
             last_arrival_ms: 0.0,
             busy_processors: 0,
+            hedges: HashMap::new(),
+            hedge_counts: HedgeCounts::default(),
+            deferred: Vec::new(),
         }
     }
 
@@ -137,17 +179,26 @@ impl<R: Queued> Dispatcher<R> {
         self.last_arrival_ms = now;
     }
 
-    /// The valid processor for `action` on the last observation: the action's own if valid,
-    /// else the earliest-finish valid one (the bool says it was replaced). `None` when no
+    /// `action` made valid on the last observation: its processor if valid, else the
+    /// earliest-finish valid one; its hedge only if valid and elsewhere. `None` when no
     /// processor is valid.
-    pub fn resolve(&self, action: Action) -> Option<(ProcessorId, bool)> {
-        if self.obs.is_valid(action.processor) {
-            Some((action.processor, false))
+    pub fn resolve(&self, action: Action) -> Option<Placement> {
+        let (processor, replaced) = if self.obs.is_valid(action.processor) {
+            (action.processor, false)
         } else {
-            self.obs
-                .argmin_valid(crate::observation::ProcessorView::est_finish_ms)
-                .map(|p| (p, true))
-        }
+            let p = self
+                .obs
+                .argmin_valid(crate::observation::ProcessorView::est_finish_ms)?;
+            (p, true)
+        };
+        Some(Placement {
+            processor,
+            batch: action.batch,
+            hedge: action
+                .hedge
+                .filter(|h| h.processor != processor && self.obs.is_valid(h.processor)),
+            replaced,
+        })
     }
 
     /// The last observation built.

@@ -20,6 +20,13 @@ pub struct Pending {
     /// Estimated service time on the processor it was queued on, ms (0 until placed); keeps a
     /// processor's queued work in O(1).
     pub est_ms: f64,
+    /// Largest batch it may start in (0: the processor's `max_batch`), from its
+    /// [`BatchPlan`](crate::BatchPlan).
+    pub batch_limit: u16,
+    /// Until when a free slot may wait for its batch to fill, ms (not past its arrival: no wait).
+    pub hold_until_ms: f64,
+    /// It is one of two copies of a hedged request (same id on two processors).
+    pub hedged: bool,
 }
 
 impl Pending {
@@ -32,6 +39,9 @@ impl Pending {
             arrival_ms,
             slo_ms,
             est_ms: 0.0,
+            batch_limit: 0,
+            hold_until_ms: f64::NEG_INFINITY,
+            hedged: false,
         }
     }
 

@@ -6,7 +6,17 @@ use super::host::{enqueue, observe};
 use super::request::Req;
 use super::shared::{Shared, State};
 use crate::error::InferenceError;
-use cosched_core::{Outcome, ProcessorId, ProcessorView, RequestId};
+use cosched_core::{Outcome, Placement, ProcessorId, ProcessorView, RequestId};
+
+/// A copy of a hedged request that will not answer (it failed, or it is cancelled) is dropped
+/// without an answer while its other copy answers for it; true when that is so.
+fn gives_up_copy(st: &mut State, req: &mut Req) -> bool {
+    if req.head.hedged && !st.dispatch.abandon(req.head.id) {
+        req.disarm();
+        return true;
+    }
+    false
+}
 
 /// Complete `req` with an error (no failover left) and tell the policy.
 pub(super) fn fail_request(
@@ -17,6 +27,9 @@ pub(super) fn fail_request(
     error: InferenceError,
     replies: &mut Vec<(Reply, Completion)>,
 ) {
+    if gives_up_copy(st, &mut req) {
+        return;
+    }
     let now = sh.clock.now_ms();
     let h = req.head;
     let outcome = Outcome {
@@ -38,7 +51,7 @@ pub(super) fn fail_request(
     st.stats.outstanding -= 1;
     st.procs[p].failed += 1;
     let c = req.completion(Err(error), None);
-    if let Some(r) = req.reply.take() {
+    if let Some(r) = req.take_reply() {
         replies.push((r, c));
     }
 }
@@ -52,6 +65,9 @@ pub(super) fn fail_over(
     message: String,
     replies: &mut Vec<(Reply, Completion)>,
 ) {
+    if gives_up_copy(st, &mut req) {
+        return;
+    }
     req.tried |= 1 << p;
     if req.attempts < 2 {
         observe(sh, st, &req, req.tried);
@@ -63,7 +79,7 @@ pub(super) fn fail_over(
                 sh.device.processors[q.index()].id
             );
             st.stats.failovers += 1;
-            enqueue(sh, st, q.index(), req);
+            enqueue(sh, st, &Placement::on(q), req);
             return;
         }
     }

@@ -7,7 +7,7 @@ use super::host::try_start;
 use super::request::Req;
 use super::shared::{lock, Shared};
 use crate::error::BackendError;
-use cosched_core::ProcessorId;
+use cosched_core::{Claim, ProcessorId};
 use ndarray::ArrayD;
 use thiserror::Error;
 
@@ -81,6 +81,17 @@ pub(super) fn on_done(sh: &Shared, p: usize, slot: usize, batch: Vec<Req>, done:
             let reference_energy_j = st.dispatch.reference_energy_j(model);
             for (mut req, out) in batch.into_iter().zip(outputs) {
                 req.attempts += 1;
+                // Of a hedged request's two copies only the first to finish answers.
+                if req.head.hedged {
+                    match st.dispatch.claim(req.head.id, p) {
+                        Claim::Lost => {
+                            req.disarm();
+                            continue;
+                        }
+                        Claim::Won(Some(mut twin)) => twin.disarm(),
+                        Claim::Won(None) | Claim::Alone => {}
+                    }
+                }
                 let latency_ms = done.end_ms - req.head.arrival_ms;
                 let outcome = fin.outcome(&req.head, latency_ms, reference_energy_j, latency_ms > req.head.slo_ms);
                 st.policy.observe(&outcome);
@@ -89,7 +100,7 @@ pub(super) fn on_done(sh: &Shared, p: usize, slot: usize, batch: Vec<Req>, done:
                 st.procs[p].completed += 1;
                 let mut c = req.completion(Ok(out), Some((pid, done.start_ms, b, fin.energy_j)));
                 c.end_ms = done.end_ms;
-                if let Some(r) = req.reply.take() {
+                if let Some(r) = req.take_reply() {
                     replies.push((r, c));
                 }
             }

@@ -126,7 +126,11 @@ impl Executor {
 
     /// Counters so far.
     pub fn stats(&self) -> ExecStats {
-        lock(&self.shared.state).stats.clone()
+        let st = lock(&self.shared.state);
+        ExecStats {
+            hedges: st.dispatch.hedge_counts(),
+            ..st.stats.clone()
+        }
     }
 
     /// Queue length and running slots per processor now, in the profile's processor order (for

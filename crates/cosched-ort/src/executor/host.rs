@@ -4,12 +4,17 @@
 
 use super::request::Req;
 use super::shared::{Job, ProcState, Shared, State};
-use cosched_core::{Host, Start};
+use super::timer::Timer;
+use cosched_core::{Host, Placement, Start};
 
-/// The workers' channels, as the dispatcher's [`Host`].
-pub(super) struct Workers<'a>(pub(super) &'a [ProcState]);
+/// The workers' channels and the timer, as the dispatcher's [`Host`].
+pub(super) struct Workers<'a>(pub(super) &'a [ProcState], pub(super) &'a Timer);
 
 impl Host<Req> for Workers<'_> {
+    fn wake_at(&mut self, processor: usize, at_ms: f64) {
+        self.1.wake_at(processor, at_ms);
+    }
+
     fn start(&mut self, start: Start, batch: Vec<Req>) -> Result<(), Vec<Req>> {
         let (p, slot) = (start.processor, start.slot);
         self.0[p].senders[slot].try_send(Job::Run(batch)).map_err(|e| {
@@ -43,11 +48,14 @@ pub(super) fn observe(sh: &Shared, st: &mut State, req: &Req, tried: u64) {
 }
 
 /// Queue `req` on `p` (the last observation was built for it) and start what can start.
-pub(super) fn enqueue(sh: &Shared, st: &mut State, p: usize, req: Req) {
-    st.dispatch.place(p, req, sh.clock.now_ms(), &mut Workers(&st.procs));
+pub(super) fn enqueue(sh: &Shared, st: &mut State, placement: &Placement, req: Req) {
+    let now = sh.clock.now_ms();
+    st.dispatch
+        .place(placement, req, now, &mut Workers(&st.procs, &sh.timer));
 }
 
 /// Start queued work on every free slot of `p`.
 pub(super) fn try_start(sh: &Shared, st: &mut State, p: usize) {
-    st.dispatch.try_start(p, sh.clock.now_ms(), &mut Workers(&st.procs));
+    let now = sh.clock.now_ms();
+    st.dispatch.try_start(p, now, &mut Workers(&st.procs, &sh.timer));
 }

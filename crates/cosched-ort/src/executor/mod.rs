@@ -33,6 +33,7 @@ mod spin;
 mod startup;
 mod stats;
 mod submit;
+mod timer;
 mod worker;
 
 pub use clock::ManualClock;

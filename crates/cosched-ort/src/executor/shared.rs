@@ -6,6 +6,7 @@ use super::config::Backpressure;
 use super::model::ModelInfo;
 use super::request::Req;
 use super::stats::ExecStats;
+use super::timer::Timer;
 use crate::backend::Backend;
 use cosched_core::{DeviceProfile, Dispatcher, Policy, ProfileFit};
 use crossbeam_channel::Sender;
@@ -62,6 +63,8 @@ pub(super) struct Shared {
     pub(super) profile_tolerance: f64,
     pub(super) faults: Vec<AtomicU8>,
     pub(super) handles: Mutex<Vec<JoinHandle<()>>>,
+    /// Wake-ups for batches held open.
+    pub(super) timer: Timer,
     pub(super) backend: Arc<dyn Backend>,
 }
 

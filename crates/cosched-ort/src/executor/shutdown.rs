@@ -21,6 +21,11 @@ impl Executor {
         sh.changed.notify_all();
         let mut replies = Vec::new();
         if mode == ShutdownMode::Cancel {
+            // Hedged copies still waiting for their delay go first, so that their originals
+            // are cancelled as ordinary requests.
+            for mut copy in st.dispatch.drain_deferred() {
+                copy.disarm();
+            }
             for p in 0..st.procs.len() {
                 for r in st.dispatch.drain(p) {
                     fail_request(sh, &mut st, r, p, InferenceError::Cancelled, &mut replies);
@@ -57,6 +62,7 @@ impl Executor {
             }
         }
         drop(st);
+        sh.timer.stop();
         loop {
             let h = sh.handles.lock().unwrap_or_else(|e| e.into_inner()).pop();
             match h {

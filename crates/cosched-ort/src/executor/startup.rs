@@ -6,6 +6,7 @@ use super::config::{ExecutorConfig, ShutdownMode};
 use super::model::ModelInfo;
 use super::shared::{lock, Job, ProcState, Shared, State};
 use super::stats::{ExecStats, ProcessorStatus};
+use super::timer::{timer_main, Timer};
 use super::worker::{worker_main, ReadyReport};
 use super::Executor;
 use crate::backend::{ep_name, Backend, OrtBackend, RemoteBackend, RoutedBackend};
@@ -218,6 +219,7 @@ impl Executor {
             profile_tolerance: config.profile_tolerance,
             faults: (0..n_proc).map(|_| AtomicU8::new(0)).collect(),
             handles: Mutex::new(Vec::new()),
+            timer: Timer::default(),
             backend,
         });
         // Start the workers; each builds its sessions, then reports ready or failed.
@@ -256,6 +258,17 @@ impl Executor {
             status,
             shut_down: false,
         };
+        let sh = exec.shared.clone();
+        match std::thread::Builder::new()
+            .name("cosched-timer".into())
+            .spawn(move || timer_main(&sh))
+        {
+            Ok(h) => exec.shared.handles.lock().unwrap_or_else(|e| e.into_inner()).push(h),
+            Err(e) => {
+                exec.shutdown(ShutdownMode::Cancel);
+                return Err(ExecError::Thread(e.to_string()));
+            }
+        }
         if let Some((p, e)) = first_error {
             // A session that probed fine failed in a worker: treat like the probe (a bad model
             // is fatal; an EP problem masks the processor).

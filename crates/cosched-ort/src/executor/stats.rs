@@ -2,6 +2,7 @@
 
 #[cfg(doc)]
 use crate::error::SubmitError;
+use cosched_core::HedgeCounts;
 
 /// What happened to a processor at start-up.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +40,8 @@ pub struct ExecStats {
     pub processor_downs: u64,
     /// Times a processor that was down came back.
     pub processor_recoveries: u64,
+    /// Hedged copies: sent, answered by the copy, run for nothing, cancelled.
+    pub hedges: HedgeCounts,
 }
 
 /// Energy and busy time per processor, integrated up to now (modelled from the profile's power).

@@ -58,7 +58,7 @@ pub(super) fn submit(
     let mut req = Req {
         head: Pending::new(id, model, stream, now, slo_ms),
         inputs,
-        reply: Some(reply),
+        reply: Some(reply.into()),
         attempts: 0,
         tried: 0,
         clock: sh.clock.clone(),
@@ -68,7 +68,7 @@ pub(super) fn submit(
         observe(sh, st_ref, &req, 0);
         if st_ref.dispatch.observation().valid().next().is_none() {
             // Disarm the reply: an error return means no completion.
-            req.reply = None;
+            req.disarm();
             let down = st_ref
                 .procs
                 .iter()
@@ -81,21 +81,22 @@ pub(super) fn submit(
             });
         }
         let action = st_ref.policy.decide(st_ref.dispatch.observation());
-        let (p, invalid) = st_ref.dispatch.resolve(action).expect("checked above");
-        if invalid {
+        let placement = st_ref.dispatch.resolve(action).expect("checked above");
+        if placement.replaced {
             st_ref.stats.invalid_actions += 1;
         }
+        let p = placement.processor;
         if st_ref.dispatch.lane(p.index()).queue_len() >= sh.queue_capacity {
             if sh.backpressure == Backpressure::Block {
                 st = sh.changed.wait(st).unwrap_or_else(|e| e.into_inner());
                 if st.closing {
-                    req.reply = None;
+                    req.disarm();
                     return Err(SubmitError::ShuttingDown);
                 }
                 continue;
             }
             st_ref.stats.rejected += 1;
-            req.reply = None;
+            req.disarm();
             return Err(SubmitError::Overloaded {
                 processor: sh.device.processors[p.index()].id.clone(),
                 capacity: sh.queue_capacity,
@@ -103,7 +104,7 @@ pub(super) fn submit(
         }
         st_ref.stats.accepted += 1;
         st_ref.stats.outstanding += 1;
-        enqueue(sh, st_ref, p.index(), req);
+        enqueue(sh, st_ref, &placement, req);
         return Ok(RequestId(id));
     }
 }

@@ -37,3 +37,47 @@ pub fn device(procs: &[(&str, &str, u32)], models: &[(&str, f64)]) -> DeviceProf
 pub fn two_cpus(models: &[(&str, f64)]) -> DeviceProfile {
     device(&[("cpu-a", "cpu", 1), ("cpu-b", "cpu", 1)], models)
 }
+
+/// A backend for executor tests: every model has one input `x` of shape `[-1, width]` and one
+/// output `y`; `open` makes the sessions (or fails, as a provider would).
+pub struct TestBackend<F> {
+    pub width: i64,
+    pub open: F,
+}
+
+impl<F> cosched_ort::backend::Backend for TestBackend<F>
+where
+    F: Fn(&cosched_core::Processor) -> Result<Box<dyn cosched_ort::backend::BackendSession>, cosched_ort::BackendError>
+        + Send
+        + Sync,
+{
+    fn provider(&self, _processor: &cosched_core::Processor) -> Result<String, cosched_ort::ProviderError> {
+        Ok("TestProvider".into())
+    }
+
+    fn locate(&self, models_dir: &std::path::Path, model: &str) -> Result<PathBuf, cosched_ort::BackendError> {
+        Ok(models_dir.join(model))
+    }
+
+    fn probe(
+        &self,
+        _processor: &cosched_core::Processor,
+        name: &str,
+        path: &std::path::Path,
+    ) -> Result<cosched_ort::ModelInfo, cosched_ort::BackendError> {
+        Ok(cosched_ort::ModelInfo::new(
+            name,
+            path,
+            vec![("x".into(), vec![-1, self.width])],
+            vec!["y".into()],
+        ))
+    }
+
+    fn open(
+        &self,
+        processor: &cosched_core::Processor,
+        _model: &cosched_ort::ModelInfo,
+    ) -> Result<Box<dyn cosched_ort::backend::BackendSession>, cosched_ort::BackendError> {
+        (self.open)(processor)
+    }
+}

@@ -8,9 +8,9 @@ pub use config::{SimConfig, SimError};
 
 use cosched_core::arrivals::{seeded_rng, StreamArrivals};
 use cosched_core::{
-    Action, DeviceProfile, Dispatcher, LatencyEstimator, MetricsRecorder, ModelId, Observation, Outcome, Pending,
-    Policy, ProcessorId, ProcessorView, QueueOrder, RequestId, ResolvedArrival, ResolvedWorkload, RunInfo, RunReport,
-    StreamId,
+    Action, Claim, DeviceProfile, Dispatcher, LatencyEstimator, MetricsRecorder, ModelId, Observation, Outcome,
+    Pending, Policy, ProcessorId, ProcessorView, QueueOrder, RequestId, ResolvedArrival, ResolvedWorkload, RunInfo,
+    RunReport, StreamId,
 };
 use std::sync::Arc;
 use world::{EventKind, World};
@@ -147,6 +147,10 @@ impl Simulator {
             self.now_ms = ev.time_ms;
             match ev.kind {
                 EventKind::Arrival { stream, model } => self.on_arrival(stream as usize, model),
+                EventKind::Wake { processor } => {
+                    self.dispatch
+                        .try_start(processor as usize, self.now_ms, &mut self.world);
+                }
                 EventKind::Completion {
                     processor,
                     slot,
@@ -184,14 +188,14 @@ impl Simulator {
     pub fn dispatch(&mut self, action: Action) {
         let Some(req) = self.pending.take() else { return };
         self.decisions += 1;
-        let (p, invalid) = self
+        let placement = self
             .dispatch
             .resolve(action)
             .expect("validated workloads only hold models some processor runs");
-        if invalid {
+        if placement.replaced {
             self.metrics.invalid_action();
         }
-        self.dispatch.place(p.index(), req, self.now_ms, &mut self.world);
+        self.dispatch.place(&placement, req, self.now_ms, &mut self.world);
     }
 
     fn on_completion(&mut self, p: usize, slot: usize) {
@@ -205,6 +209,11 @@ impl Simulator {
         self.dispatch.learn(model, p, service_ms, b);
         let reference_energy_j = self.dispatch.reference_energy_j(model);
         for r in &batch {
+            // Of a hedged request's two copies only the first to finish answers.
+            if r.hedged && matches!(self.dispatch.claim(r.id, p), Claim::Lost) {
+                continue;
+            }
+            self.metrics.batch_member(b);
             let latency_ms = now - r.arrival_ms;
             let violated = self.metrics.completion(r.stream.index(), p, latency_ms, r.slo_ms);
             self.outcomes
@@ -242,6 +251,8 @@ impl Simulator {
         };
         self.now_ms = end;
         self.dispatch.settle_all(end);
+        // Copies still waiting for their delay never ran: their originals answer for them.
+        drop(self.dispatch.drain_deferred());
         for p in 0..self.world.slots.len() {
             let mut left = self.dispatch.drain(p);
             for s in &self.world.slots[p] {
@@ -249,6 +260,9 @@ impl Simulator {
             }
             left.sort_by_key(|r| r.id);
             for r in left {
+                if r.hedged && !self.dispatch.abandon(r.id) {
+                    continue; // its other copy answers for it
+                }
                 let age_ms = end - r.arrival_ms;
                 self.metrics.unfinished(r.stream.index(), age_ms, r.slo_ms);
                 // Learners are charged for what they left behind, as a violation.
@@ -314,8 +328,9 @@ impl Simulator {
                 .observation()
                 .argmin_valid(ProcessorView::est_finish_ms)
                 .unwrap_or(ProcessorId(0));
-            self.dispatch(Action { processor: p });
+            self.dispatch(Action::to(p));
         }
+        self.metrics.hedges(self.dispatch.hedge_counts());
         let lanes = self.dispatch.lanes();
         let info = RunInfo {
             policy,

@@ -24,8 +24,19 @@ pub(super) struct Slot {
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum EventKind {
-    Arrival { stream: u16, model: ModelId },
-    Completion { processor: u16, slot: u32, version: u32 },
+    Arrival {
+        stream: u16,
+        model: ModelId,
+    },
+    Completion {
+        processor: u16,
+        slot: u32,
+        version: u32,
+    },
+    /// A batch held open on this processor may have to start now.
+    Wake {
+        processor: u16,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -146,6 +157,15 @@ impl World {
 }
 
 impl Host<Pending> for World {
+    fn wake_at(&mut self, processor: usize, at_ms: f64) {
+        self.push_event(
+            at_ms,
+            EventKind::Wake {
+                processor: processor as u16,
+            },
+        );
+    }
+
     fn batch_buffer(&mut self, processor: usize, slot: usize) -> Vec<Pending> {
         std::mem::take(&mut self.slots[processor][slot].batch)
     }

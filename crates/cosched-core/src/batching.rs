@@ -1,0 +1,240 @@
+//! Batching rules: policies that wrap a placement policy and add a [`BatchPlan`] to its actions.
+//!
+//! - [`KumBatching`]: Kum et al. (Sensors 2022), the largest batch that still meets the
+//!   real-time condition. A batch of `b` requests of a model that arrive every `T` ms on the
+//!   chosen processor waits `(b - 1) T` for its last request and then runs `L(b)`; the rule takes
+//!   the largest `b` whose wait plus `L(b)` fits in the request's deadline, at least the
+//!   smallest that keeps up with the arrivals (`L(b) <= b T`), and holds a free slot open for
+//!   the wait.
+//! - [`DynamicBatching`]: Triton's dynamic batcher, as a server operator configures it: a
+//!   preferred batch size (the processor's `max_batch`) and a fixed `max_queue_delay`.
+//! - [`FixedBatch`]: batches of at most `size` and no waiting (`size` 1: no batching), the
+//!   yardstick a batching rule is measured against.
+
+use crate::device::DeviceProfile;
+use crate::ids::{ModelId, ProcessorId};
+use crate::observation::Observation;
+use crate::policy::{Action, BatchPlan, Policy};
+use crate::wrapper::delegate_to_inner;
+
+/// Weight of a new gap in the smoothed inter-placement time.
+const GAP_ALPHA: f64 = 0.2;
+
+/// What the rules need of the device: per (model, processor) batch scaling and batch limits.
+#[derive(Debug, Clone)]
+struct BatchShape {
+    n_proc: usize,
+    alpha: Vec<f64>,
+    max_batch: Vec<u16>,
+}
+
+impl BatchShape {
+    fn new(device: &DeviceProfile) -> BatchShape {
+        let n_proc = device.processors.len();
+        let alpha = (0..device.models.len())
+            .flat_map(|m| (0..n_proc).map(move |p| (m, p)))
+            .map(|(m, p)| {
+                device
+                    .on(ModelId(m as u16), ProcessorId(p as u16))
+                    .map_or(1.0, |o| o.batch_alpha)
+            })
+            .collect();
+        let max_batch = device
+            .processors
+            .iter()
+            .map(|p| p.max_batch.clamp(1, u32::from(u16::MAX)) as u16)
+            .collect();
+        BatchShape {
+            n_proc,
+            alpha,
+            max_batch,
+        }
+    }
+
+    /// Latency of a batch of `b` on `p`, from its batch-1 latency `l1`.
+    fn latency_ms(&self, model: ModelId, p: ProcessorId, l1: f64, b: u16) -> f64 {
+        let a = self.alpha[model.index() * self.n_proc + p.index()];
+        l1 * (a + (1.0 - a) * f64::from(b))
+    }
+}
+
+/// Kum et al.'s rule over a placement policy (see the [module docs](self)).
+pub struct KumBatching {
+    inner: Box<dyn Policy>,
+    name: String,
+    shape: BatchShape,
+    // Per (model, processor): when the policy last placed one there, and the smoothed gap.
+    last_ms: Vec<f64>,
+    gap_ms: Vec<f64>,
+}
+
+impl KumBatching {
+    /// Kum's batching over `inner`'s placements, reported as `name`.
+    pub fn new(inner: Box<dyn Policy>, device: &DeviceProfile, name: String) -> KumBatching {
+        let n = device.models.len() * device.processors.len();
+        KumBatching {
+            inner,
+            name,
+            shape: BatchShape::new(device),
+            last_ms: vec![f64::NAN; n],
+            gap_ms: vec![f64::NAN; n],
+        }
+    }
+
+    /// The batch for a request on `p`, and how long its first request may wait for the rest,
+    /// ms; `None` while the arrival gap there is not known yet.
+    ///
+    /// The largest batch whose wait for its last request, the processor's backlog and the
+    /// batch's latency fit in the time left to the deadline;
+    /// but never smaller than the smallest batch that keeps up with the arrivals (`L(b) <= b T`,
+    /// Kum's real-time condition): when the two conflict, a batch that cannot keep up would only
+    /// let the queue grow until every deadline is missed.
+    fn plan(&self, obs: &Observation, p: ProcessorId) -> Option<(u16, f64)> {
+        let model = obs.request.model;
+        let gap = self.gap_ms[model.index() * self.shape.n_proc + p.index()];
+        if !gap.is_finite() {
+            return None;
+        }
+        let view = &obs.processors[p.index()];
+        // Two standard deviations of margin: the rule spends all of the slack otherwise, and
+        // every batch that runs a little long misses.
+        let l1 = view.est_latency_ms * (1.0 + 2.0 * view.latency_cv);
+        let max = self.shape.max_batch[p.index()];
+        let left = obs.request.deadline_ms() - obs.now_ms;
+        let latency = |b: u16| self.shape.latency_ms(model, p, l1, b);
+        // A little past the expected last arrival, so that jitter does not cut the batch short.
+        let wait = |b: u16| f64::from(b - 1) * gap * 1.1;
+        let keeps_up = (1..=max).find(|&b| latency(b) <= f64::from(b) * gap).unwrap_or(max);
+        let fits = (1..=max)
+            .take_while(|&b| wait(b) + view.backlog_ms + latency(b) <= left)
+            .last()
+            .unwrap_or(1);
+        let b = fits.max(keeps_up);
+        Some((b, wait(b)))
+    }
+}
+
+impl Policy for KumBatching {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn decide(&mut self, obs: &Observation) -> Action {
+        let a = self.inner.decide(obs);
+        let p = a.processor;
+        if !obs.is_valid(p) {
+            return a;
+        }
+        let i = obs.request.model.index() * self.shape.n_proc + p.index();
+        let last = self.last_ms[i];
+        if last.is_finite() {
+            let gap = obs.now_ms - last;
+            let g = &mut self.gap_ms[i];
+            *g = if g.is_finite() {
+                *g + GAP_ALPHA * (gap - *g)
+            } else {
+                gap
+            };
+        }
+        self.last_ms[i] = obs.now_ms;
+        match self.plan(obs, p) {
+            Some((size, wait_ms)) => a.with_batch(BatchPlan {
+                size,
+                max_wait_us: (wait_ms * 1000.0).min(f64::from(u32::MAX)) as u32,
+            }),
+            None => a,
+        }
+    }
+
+    fn reset(&mut self, seed: u64) {
+        self.inner.reset(seed);
+        self.last_ms.iter_mut().for_each(|v| *v = f64::NAN);
+        self.gap_ms.iter_mut().for_each(|v| *v = f64::NAN);
+    }
+
+    delegate_to_inner!();
+}
+
+/// Triton's dynamic batcher over a placement policy (see the [module docs](self)).
+pub struct DynamicBatching {
+    inner: Box<dyn Policy>,
+    name: String,
+    max_batch: Vec<u16>,
+    max_queue_delay_us: u32,
+}
+
+impl DynamicBatching {
+    /// The queue delay a Triton operator would start from for camera-rate work: 5 ms.
+    pub const DEFAULT_MAX_QUEUE_DELAY_US: u32 = 5_000;
+
+    /// Dynamic batching over `inner`'s placements, preferred size each processor's
+    /// `max_batch`, waiting at most `max_queue_delay_us`; reported as `name`.
+    pub fn new(inner: Box<dyn Policy>, device: &DeviceProfile, max_queue_delay_us: u32, name: String) -> Self {
+        DynamicBatching {
+            inner,
+            name,
+            max_batch: BatchShape::new(device).max_batch,
+            max_queue_delay_us,
+        }
+    }
+}
+
+impl Policy for DynamicBatching {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn decide(&mut self, obs: &Observation) -> Action {
+        let a = self.inner.decide(obs);
+        match self.max_batch.get(a.processor.index()) {
+            Some(&size) => a.with_batch(BatchPlan {
+                size,
+                max_wait_us: self.max_queue_delay_us,
+            }),
+            None => a,
+        }
+    }
+
+    fn reset(&mut self, seed: u64) {
+        self.inner.reset(seed);
+    }
+
+    delegate_to_inner!();
+}
+
+/// Batches of at most `size`, never waiting (see the [module docs](self)).
+pub struct FixedBatch {
+    inner: Box<dyn Policy>,
+    name: String,
+    size: u16,
+}
+
+impl FixedBatch {
+    /// `inner`'s placements in batches of at most `size`, reported as `name`.
+    pub fn new(inner: Box<dyn Policy>, size: u16, name: String) -> FixedBatch {
+        FixedBatch {
+            inner,
+            name,
+            size: size.max(1),
+        }
+    }
+}
+
+impl Policy for FixedBatch {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn decide(&mut self, obs: &Observation) -> Action {
+        self.inner.decide(obs).with_batch(BatchPlan {
+            size: self.size,
+            max_wait_us: 0,
+        })
+    }
+
+    fn reset(&mut self, seed: u64) {
+        self.inner.reset(seed);
+    }
+
+    delegate_to_inner!();
+}
