@@ -146,13 +146,10 @@ impl Policy for KumBatching {
         }
     }
 
-    fn reset(&mut self, seed: u64) {
-        self.inner.reset(seed);
-        self.last_ms.iter_mut().for_each(|v| *v = f64::NAN);
-        self.gap_ms.iter_mut().for_each(|v| *v = f64::NAN);
-    }
-
-    delegate_to_inner!();
+    delegate_to_inner!(|this| {
+        this.last_ms.iter_mut().for_each(|v| *v = f64::NAN);
+        this.gap_ms.iter_mut().for_each(|v| *v = f64::NAN);
+    });
 }
 
 /// Triton's dynamic batcher over a placement policy (see the [module docs](self)).
@@ -195,10 +192,6 @@ impl Policy for DynamicBatching {
         }
     }
 
-    fn reset(&mut self, seed: u64) {
-        self.inner.reset(seed);
-    }
-
     delegate_to_inner!();
 }
 
@@ -230,10 +223,6 @@ impl Policy for FixedBatch {
             size: self.size,
             max_wait_us: 0,
         })
-    }
-
-    fn reset(&mut self, seed: u64) {
-        self.inner.reset(seed);
     }
 
     delegate_to_inner!();

@@ -65,10 +65,6 @@ impl Policy for MdInference {
         }
     }
 
-    fn reset(&mut self, seed: u64) {
-        self.inner.reset(seed);
-    }
-
     delegate_to_inner!();
 }
 
@@ -116,10 +112,6 @@ impl Policy for TailHedging {
             }),
             None => a,
         }
-    }
-
-    fn reset(&mut self, seed: u64) {
-        self.inner.reset(seed);
     }
 
     delegate_to_inner!();

@@ -2,9 +2,19 @@
 //! hand everything else to it: what they learn, their queue order, their resets and switches.
 
 /// The [`Policy`](crate::Policy) methods of a wrapper with an `inner: Box<dyn Policy>` field,
-/// delegated to it (everything but `name` and `decide`).
+/// delegated to it (everything but `name` and `decide`); `|this| { .. }` also runs on reset,
+/// for a wrapper with state of its own.
 macro_rules! delegate_to_inner {
     () => {
+        $crate::wrapper::delegate_to_inner!(|_this| {});
+    };
+    (|$this:ident| $on_reset:block) => {
+        fn reset(&mut self, seed: u64) {
+            self.inner.reset(seed);
+            let $this = self;
+            $on_reset
+        }
+
         fn observe(&mut self, outcome: &$crate::Outcome) {
             self.inner.observe(outcome);
         }
