@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 loads="${1:-0.5,0.8,0.95}"
-policies="${2:-earliest-finish,hedge:earliest-finish,hedge-tail:earliest-finish,drl,hedge-tail:drl}"
+policies="${2:-earliest-finish,hedge:earliest-finish,hedge-tail:earliest-finish,least-slack,hedge-tail:least-slack}"
 cargo build --release -q -p cosched-bench
 bench=target/release/cosched-bench
 dir="$(mktemp -d)"

@@ -108,31 +108,12 @@ pub fn resolve_policy_on(
     weights: ObjectiveWeights,
     clock: Clock,
 ) -> Result<Box<dyn Policy>, PolicyError> {
-    if let Some(inner) = name.strip_prefix(KUM_PREFIX) {
-        let inner = resolve_policy_on(inner, device, weights, clock)?;
-        let name = format!("{KUM_PREFIX}{}", inner.name());
-        return Ok(Box::new(KumBatching::new(inner, device, name)));
-    }
-    if let Some(inner) = name.strip_prefix(DYNAMIC_BATCH_PREFIX) {
-        let inner = resolve_policy_on(inner, device, weights, clock)?;
-        let name = format!("{DYNAMIC_BATCH_PREFIX}{}", inner.name());
-        let delay = DynamicBatching::DEFAULT_MAX_QUEUE_DELAY_US;
-        return Ok(Box::new(DynamicBatching::new(inner, device, delay, name)));
-    }
-    if let Some(inner) = name.strip_prefix(HEDGE_PREFIX) {
-        let inner = resolve_policy_on(inner, device, weights, clock)?;
-        let name = format!("{HEDGE_PREFIX}{}", inner.name());
-        return Ok(Box::new(MdInference::new(inner, name)));
-    }
-    if let Some(inner) = name.strip_prefix(HEDGE_TAIL_PREFIX) {
-        let inner = resolve_policy_on(inner, device, weights, clock)?;
-        let name = format!("{HEDGE_TAIL_PREFIX}{}", inner.name());
-        return Ok(Box::new(TailHedging::new(inner, name)));
-    }
-    if let Some(inner) = name.strip_prefix(BATCH1_PREFIX) {
-        let inner = resolve_policy_on(inner, device, weights, clock)?;
-        let name = format!("{BATCH1_PREFIX}{}", inner.name());
-        return Ok(Box::new(FixedBatch::new(inner, 1, name)));
+    for (prefix, wrap) in WRAPPERS {
+        if let Some(inner) = name.strip_prefix(prefix) {
+            let inner = resolve_policy_on(inner, device, weights, clock)?;
+            let name = format!("{prefix}{}", inner.name());
+            return Ok(wrap(inner, device, name));
+        }
     }
     let config = GuardConfig {
         weights,
@@ -178,6 +159,25 @@ pub const HEDGE_TAIL_PREFIX: &str = "hedge-tail:";
 /// Policy names starting with this run the rest's placements one request at a time:
 /// `batch1:earliest-finish`.
 pub const BATCH1_PREFIX: &str = "batch1:";
+
+/// Wraps a policy (its placements kept), naming the result.
+type Wrap = fn(Box<dyn Policy>, &DeviceProfile, String) -> Box<dyn Policy>;
+
+/// The batching and hedging prefixes and the wrapper each stands for.
+const WRAPPERS: &[(&str, Wrap)] = &[
+    (KUM_PREFIX, |p, d, n| Box::new(KumBatching::new(p, d, n))),
+    (DYNAMIC_BATCH_PREFIX, |p, d, n| {
+        Box::new(DynamicBatching::new(
+            p,
+            d,
+            DynamicBatching::DEFAULT_MAX_QUEUE_DELAY_US,
+            n,
+        ))
+    }),
+    (HEDGE_PREFIX, |p, _, n| Box::new(MdInference::new(p, n))),
+    (HEDGE_TAIL_PREFIX, |p, _, n| Box::new(TailHedging::new(p, n))),
+    (BATCH1_PREFIX, |p, _, n| Box::new(FixedBatch::new(p, 1, n))),
+];
 
 /// Policy names starting with this wrap the rest in the run-time guard: `guard:least-slack`.
 pub const GUARD_PREFIX: &str = "guard:";
@@ -242,28 +242,19 @@ pub fn resolve_guarded(
 /// `first` with its batches sized by Kum's rule and by Triton's dynamic batcher: the guard
 /// chooses the batch size and the wait by replaying the recent past under each.
 fn batching_candidates(first: &Candidate, device: &DeviceProfile) -> Vec<Candidate> {
-    let kum = {
-        let (make, device) = (first.make.clone(), device.clone());
-        let name = format!("{KUM_PREFIX}{}", first.name);
-        let n = name.clone();
-        Candidate {
-            name,
-            make: Arc::new(move || Box::new(KumBatching::new(make(), &device, n.clone())) as Box<dyn Policy>),
-        }
-    };
-    let dynamic = {
-        let (make, device) = (first.make.clone(), device.clone());
-        let name = format!("{DYNAMIC_BATCH_PREFIX}{}", first.name);
-        let n = name.clone();
-        let delay = DynamicBatching::DEFAULT_MAX_QUEUE_DELAY_US;
-        Candidate {
-            name,
-            make: Arc::new(move || {
-                Box::new(DynamicBatching::new(make(), &device, delay, n.clone())) as Box<dyn Policy>
-            }),
-        }
-    };
-    vec![kum, dynamic]
+    WRAPPERS
+        .iter()
+        .filter(|(prefix, _)| [KUM_PREFIX, DYNAMIC_BATCH_PREFIX].contains(prefix))
+        .map(|&(prefix, wrap)| {
+            let (make, device) = (first.make.clone(), device.clone());
+            let name = format!("{prefix}{}", first.name);
+            let n = name.clone();
+            Candidate {
+                name,
+                make: Arc::new(move || wrap(make(), &device, n.clone())),
+            }
+        })
+        .collect()
 }
 
 fn baseline_candidate(name: &str, device: &DeviceProfile, weights: ObjectiveWeights) -> Candidate {

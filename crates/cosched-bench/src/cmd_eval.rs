@@ -186,12 +186,8 @@ pub fn evaluate(args: EvalArgs) -> anyhow::Result<()> {
                     }
                     per_seed.push(reports.iter().map(|r| r.objective).collect());
                     if let Some(r) = reports.last() {
-                        let (a, p) = (&r.actions, &mut policy_actions);
-                        p.mean_batch += a.mean_batch / n_seeds;
-                        p.hedges_sent += a.hedges_sent;
-                        p.hedges_won += a.hedges_won;
-                        p.hedges_wasted += a.hedges_wasted;
-                        p.hedges_cancelled += a.hedges_cancelled;
+                        policy_actions.mean_batch += r.actions.mean_batch / n_seeds;
+                        policy_actions.add_hedges(&r.actions);
                     }
                 }
                 let (policy_objective, baselines) = sums.split_last().expect("names is never empty");
@@ -317,15 +313,16 @@ fn markdown(policy: &str, cases: &[Case], seeds: &[u64]) -> String {
         all.no_worse
     );
     let batch = cases.iter().map(|c| c.policy_actions.mean_batch).sum::<f64>() / cases.len().max(1) as f64;
-    let (sent, won, ran, cancelled) = cases.iter().fold((0, 0, 0, 0), |t, c| {
-        let a = &c.policy_actions;
-        (
-            t.0 + a.hedges_sent,
-            t.1 + a.hedges_won,
-            t.2 + a.hedges_wasted,
-            t.3 + a.hedges_cancelled,
-        )
-    });
+    let mut total = ActionStats::default();
+    for c in cases {
+        total.add_hedges(&c.policy_actions);
+    }
+    let (sent, won, ran, cancelled) = (
+        total.hedges_sent,
+        total.hedges_won,
+        total.hedges_wasted,
+        total.hedges_cancelled,
+    );
     if batch > 1.0 || sent > 0 {
         let _ = writeln!(
             s,

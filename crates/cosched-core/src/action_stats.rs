@@ -18,6 +18,25 @@ pub struct ActionStats {
 }
 
 impl ActionStats {
+    /// A run's mean batch and its hedge counts.
+    pub fn new(mean_batch: f64, hedges: HedgeCounts) -> ActionStats {
+        ActionStats {
+            mean_batch,
+            hedges_sent: hedges.sent,
+            hedges_won: hedges.won,
+            hedges_wasted: hedges.wasted,
+            hedges_cancelled: hedges.cancelled,
+        }
+    }
+
+    /// Add `other`'s hedge counts to these (the mean batch is left alone: it does not add).
+    pub fn add_hedges(&mut self, other: &ActionStats) {
+        self.hedges_sent += other.hedges_sent;
+        self.hedges_won += other.hedges_won;
+        self.hedges_wasted += other.hedges_wasted;
+        self.hedges_cancelled += other.hedges_cancelled;
+    }
+
     /// Extra inferences the hedges cost, per completed request.
     pub fn extra_inference_share(&self, completed: u64) -> f64 {
         self.hedges_wasted as f64 / completed.max(1) as f64
@@ -35,4 +54,16 @@ pub struct HedgeCounts {
     pub wasted: u64,
     /// Losers cancelled before they started.
     pub cancelled: u64,
+}
+
+impl HedgeCounts {
+    /// What was counted after `base` (counts taken earlier from the same dispatcher).
+    pub fn since(&self, base: &HedgeCounts) -> HedgeCounts {
+        HedgeCounts {
+            sent: self.sent - base.sent,
+            won: self.won - base.won,
+            wasted: self.wasted - base.wasted,
+            cancelled: self.cancelled - base.cancelled,
+        }
+    }
 }

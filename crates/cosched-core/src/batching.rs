@@ -20,49 +20,22 @@ use crate::wrapper::delegate_to_inner;
 /// Weight of a new gap in the smoothed inter-placement time.
 const GAP_ALPHA: f64 = 0.2;
 
-/// What the rules need of the device: per (model, processor) batch scaling and batch limits.
-#[derive(Debug, Clone)]
-struct BatchShape {
-    n_proc: usize,
-    alpha: Vec<f64>,
-    max_batch: Vec<u16>,
-}
-
-impl BatchShape {
-    fn new(device: &DeviceProfile) -> BatchShape {
-        let n_proc = device.processors.len();
-        let alpha = (0..device.models.len())
-            .flat_map(|m| (0..n_proc).map(move |p| (m, p)))
-            .map(|(m, p)| {
-                device
-                    .on(ModelId(m as u16), ProcessorId(p as u16))
-                    .map_or(1.0, |o| o.batch_alpha)
-            })
-            .collect();
-        let max_batch = device
-            .processors
-            .iter()
-            .map(|p| p.max_batch.clamp(1, u32::from(u16::MAX)) as u16)
-            .collect();
-        BatchShape {
-            n_proc,
-            alpha,
-            max_batch,
-        }
-    }
-
-    /// Latency of a batch of `b` on `p`, from its batch-1 latency `l1`.
-    fn latency_ms(&self, model: ModelId, p: ProcessorId, l1: f64, b: u16) -> f64 {
-        let a = self.alpha[model.index() * self.n_proc + p.index()];
-        l1 * (a + (1.0 - a) * f64::from(b))
-    }
+/// Each processor's largest batch, as the rules ask for it.
+fn max_batches(device: &DeviceProfile) -> Vec<u16> {
+    device
+        .processors
+        .iter()
+        .map(|p| p.max_batch.clamp(1, u32::from(u16::MAX)) as u16)
+        .collect()
 }
 
 /// Kum et al.'s rule over a placement policy (see the [module docs](self)).
 pub struct KumBatching {
     inner: Box<dyn Policy>,
     name: String,
-    shape: BatchShape,
+    // The profile's batch factors, per (model, processor).
+    device: DeviceProfile,
+    max_batch: Vec<u16>,
     // Per (model, processor): when the policy last placed one there, and the smoothed gap.
     last_ms: Vec<f64>,
     gap_ms: Vec<f64>,
@@ -75,10 +48,16 @@ impl KumBatching {
         KumBatching {
             inner,
             name,
-            shape: BatchShape::new(device),
+            device: device.clone(),
+            max_batch: max_batches(device),
             last_ms: vec![f64::NAN; n],
             gap_ms: vec![f64::NAN; n],
         }
+    }
+
+    /// Index of a (model, processor) pair in the per-pair tables.
+    fn index(&self, model: ModelId, p: ProcessorId) -> usize {
+        model.index() * self.device.processors.len() + p.index()
     }
 
     /// The batch for a request on `p`, and how long its first request may wait for the rest,
@@ -91,7 +70,7 @@ impl KumBatching {
     /// let the queue grow until every deadline is missed.
     fn plan(&self, obs: &Observation, p: ProcessorId) -> Option<(u16, f64)> {
         let model = obs.request.model;
-        let gap = self.gap_ms[model.index() * self.shape.n_proc + p.index()];
+        let gap = self.gap_ms[self.index(model, p)];
         if !gap.is_finite() {
             return None;
         }
@@ -99,9 +78,10 @@ impl KumBatching {
         // Two standard deviations of margin: the rule spends all of the slack otherwise, and
         // every batch that runs a little long misses.
         let l1 = view.est_latency_ms * (1.0 + 2.0 * view.latency_cv);
-        let max = self.shape.max_batch[p.index()];
+        let max = self.max_batch[p.index()];
         let left = obs.request.deadline_ms() - obs.now_ms;
-        let latency = |b: u16| self.shape.latency_ms(model, p, l1, b);
+        let on = self.device.on(model, p);
+        let latency = |b: u16| l1 * on.map_or(1.0, |o| o.batch_factor(u32::from(b)));
         // A little past the expected last arrival, so that jitter does not cut the batch short.
         let wait = |b: u16| f64::from(b - 1) * gap * 1.1;
         let keeps_up = (1..=max).find(|&b| latency(b) <= f64::from(b) * gap).unwrap_or(max);
@@ -125,7 +105,7 @@ impl Policy for KumBatching {
         if !obs.is_valid(p) {
             return a;
         }
-        let i = obs.request.model.index() * self.shape.n_proc + p.index();
+        let i = self.index(obs.request.model, p);
         let last = self.last_ms[i];
         if last.is_finite() {
             let gap = obs.now_ms - last;
@@ -170,7 +150,7 @@ impl DynamicBatching {
         DynamicBatching {
             inner,
             name,
-            max_batch: BatchShape::new(device).max_batch,
+            max_batch: max_batches(device),
             max_queue_delay_us,
         }
     }

@@ -347,17 +347,14 @@ impl MetricsRecorder {
             per_processor,
             per_stream,
             profile_fit: Vec::new(),
-            actions: ActionStats {
-                mean_batch: if self.batches > 0.0 {
+            actions: ActionStats::new(
+                if self.batches > 0.0 {
                     self.batched as f64 / self.batches
                 } else {
                     0.0
                 },
-                hedges_sent: self.hedges.sent,
-                hedges_won: self.hedges.won,
-                hedges_wasted: self.hedges.wasted,
-                hedges_cancelled: self.hedges.cancelled,
-            },
+                self.hedges,
+            ),
             policy_switches: Vec::new(),
         }
     }

@@ -143,24 +143,12 @@ impl<T: Queued> PolicyQueue<T> {
                 q.remove(i)
             }
             PolicyQueue::Slack(q) => {
-                if !q.iter().any(|k| k.req.pending().id == id) {
-                    return None;
-                }
-                let mut found = None;
-                let kept: Vec<SlackKeyed<T>> = std::mem::take(q)
-                    .into_vec()
-                    .into_iter()
-                    .filter_map(|k| {
-                        if found.is_none() && k.req.pending().id == id {
-                            found = Some(k.req);
-                            None
-                        } else {
-                            Some(k)
-                        }
-                    })
-                    .collect();
-                *q = BinaryHeap::from(kept);
-                found
+                // `iter` walks the heap's vector in the order `into_vec` hands it back.
+                let i = q.iter().position(|k| k.req.pending().id == id)?;
+                let mut v = std::mem::take(q).into_vec();
+                let found = v.swap_remove(i);
+                *q = BinaryHeap::from(v);
+                Some(found.req)
             }
         }
     }

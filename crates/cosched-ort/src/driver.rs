@@ -572,12 +572,7 @@ pub fn drive(
         profile_fit,
         policy_switches,
         invalid_actions: stats.invalid_actions - base_stats.invalid_actions,
-        hedges: HedgeCounts {
-            sent: stats.hedges.sent - base_stats.hedges.sent,
-            won: stats.hedges.won - base_stats.hedges.won,
-            wasted: stats.hedges.wasted - base_stats.hedges.wasted,
-            cancelled: stats.hedges.cancelled - base_stats.hedges.cancelled,
-        },
+        hedges: stats.hedges.since(&base_stats.hedges),
         outputs: check.map(|c| c.summary()),
     }
 }

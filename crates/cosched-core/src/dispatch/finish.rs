@@ -82,12 +82,14 @@ impl<R: Queued> Dispatcher<R> {
         }
     }
 
-    /// Teach the estimator that a batch of `batch` requests of `model` ran `service_ms` on `p`.
-    pub fn learn(&mut self, model: ModelId, p: usize, service_ms: f64, batch: u32) {
+    /// Teach the estimator that a batch of `batch` requests of `model` ran `service_ms` on `p`;
+    /// returns the profile's batch factor it scaled by.
+    pub fn learn(&mut self, model: ModelId, p: usize, service_ms: f64, batch: u32) -> f64 {
         let pid = ProcessorId(p as u16);
         let factor = self.device.on(model, pid).map_or(1.0, |o| o.batch_factor(batch));
         let freq = self.lanes[p].freq_scale;
         self.estimator.update(model, pid, service_ms * freq / factor);
+        factor
     }
 
     /// Energy an inference of `service_ms` on `p` costs at its frequency, J.

@@ -126,13 +126,17 @@ impl<R: Queued> Lane<R> {
     /// Take request `id` out of the queue, if it waits there.
     pub(super) fn remove(&mut self, id: u64) -> Option<R> {
         let r = self.queue.remove(id)?;
-        let p = r.pending();
-        self.queued_per_model[p.model.index()] -= 1;
-        self.queued_work_ms = (self.queued_work_ms - p.est_ms).max(0.0);
-        if self.queue.is_empty() {
-            self.queued_work_ms = 0.0;
-        }
+        self.queued_per_model[r.pending().model.index()] -= 1;
+        self.unqueue_work(r.pending().est_ms);
         Some(r)
+    }
+
+    /// `ms` of estimated work left the queue (popped into a batch, or cancelled).
+    pub(super) fn unqueue_work(&mut self, ms: f64) {
+        self.queued_work_ms = (self.queued_work_ms - ms).max(0.0);
+        if self.queue.is_empty() {
+            self.queued_work_ms = 0.0; // drop accumulated rounding
+        }
     }
 
     /// Take every waiting request out (in no particular order).

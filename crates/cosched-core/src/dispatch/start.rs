@@ -97,11 +97,7 @@ impl<R: Queued> Dispatcher<R> {
             while batch.len() < limit && lane.queue.peek_model() == Some(model) {
                 batch.push(lane.pop().expect("peeked"));
             }
-            let queued: f64 = batch.iter().map(|r| r.pending().est_ms).sum();
-            lane.queued_work_ms = (lane.queued_work_ms - queued).max(0.0);
-            if lane.queue.is_empty() {
-                lane.queued_work_ms = 0.0; // drop accumulated rounding
-            }
+            lane.unqueue_work(batch.iter().map(|r| r.pending().est_ms).sum());
             lane.settle(&self.power.processors[p], now);
             let b = batch.len() as u32;
             let pid = ProcessorId(p as u16);

@@ -60,8 +60,7 @@ pub(super) fn on_done(sh: &Shared, p: usize, slot: usize, batch: Vec<Req>, done:
     match done.result {
         Ok(outputs) => {
             let model = batch[0].head.model;
-            st.dispatch.learn(model, p, service_ms, b);
-            let factor = sh.device.on(model, pid).map_or(1.0, |o| o.batch_factor(b));
+            let factor = st.dispatch.learn(model, p, service_ms, b);
             if st.fit.record(model, pid, service_ms, factor) && !st.fit_warned {
                 if let Some(e) = st.fit.entry(&sh.device, model, pid) {
                     if e.mismatched(sh.profile_tolerance) {
