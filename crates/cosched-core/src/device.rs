@@ -7,6 +7,7 @@
 use crate::error::{non_negative, positive, ConfigError};
 use crate::ids::{ModelId, ProcessorId};
 use crate::remote::{RawRemote, RemoteSpec};
+use crate::stall::Stall;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -92,6 +93,8 @@ pub struct Processor {
     pub source: String,
     /// The server, for a remote processor (kind and ep `remote`); `None` for the others.
     pub remote: Option<RemoteSpec>,
+    /// Occasional long inferences (modelled; the simulator draws them); `None`: no stalls.
+    pub stall: Option<Stall>,
 }
 
 impl Processor {
@@ -255,6 +258,8 @@ struct RawProcessor {
     busy_power_w: f64,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     dvfs_mhz: Vec<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stall: Option<Stall>,
     #[serde(default)]
     source: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -476,6 +481,7 @@ impl DeviceProfile {
                 protocol: p.protocol,
             }
             .validate(file, is_remote, f)?;
+            let stall = p.stall.map(|s| s.validate(file, &f("stall"))).transpose()?;
             processors.push(Processor {
                 id: p.id,
                 kind,
@@ -488,6 +494,7 @@ impl DeviceProfile {
                 dvfs_mhz: p.dvfs_mhz,
                 source: p.source,
                 remote,
+                stall,
             });
         }
         let proc_index = |name: &str| processors.iter().position(|p| p.id == name);
@@ -638,6 +645,7 @@ impl DeviceProfile {
                 idle_power_w: p.idle_power_w,
                 busy_power_w: p.busy_power_w,
                 dvfs_mhz: p.dvfs_mhz.clone(),
+                stall: p.stall,
                 source: p.source.clone(),
                 endpoint: remote.endpoint,
                 remote_models: remote.remote_models,

@@ -2,6 +2,8 @@
 
 use crate::device::DeviceProfile;
 use crate::ids::{ModelId, ProcessorId};
+use crate::stall::Stall;
+use crate::tail::LatencyTail;
 
 /// Exponential moving average of the batch-1 latency of every (model, processor) pair, seeded
 /// from the device profile and updated from completions.
@@ -89,26 +91,64 @@ impl LatencyEstimator {
 /// of its expected duration (at least 2 %). With zero, a busy processor whose inference had
 /// overrun looked exactly as free as an idle one, and a request could be queued behind it while
 /// an identical processor sat idle (seen as p99 at 2x the service time in closed loops).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+///
+/// On a processor that stalls ([`Stall`]), an inference still running well past what its body
+/// would take (the body's 99th percentile) has most likely stalled: from then on its end is
+/// expected at the stalled length, so that requests stop queueing behind it.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RunningEstimate {
     end_ms: f64,
     residual_floor_ms: f64,
+    /// Past this, the inference is taken to have stalled (infinite without stalls).
+    stalled_after_ms: f64,
+    /// The expected end of a stalled inference.
+    stalled_end_ms: f64,
+}
+
+impl Default for RunningEstimate {
+    fn default() -> Self {
+        RunningEstimate {
+            end_ms: 0.0,
+            residual_floor_ms: 0.0,
+            stalled_after_ms: f64::INFINITY,
+            stalled_end_ms: 0.0,
+        }
+    }
 }
 
 impl RunningEstimate {
-    /// An inference starting at `now_ms`, expected to take `expected_ms` with coefficient of
-    /// variation `cv`.
-    pub fn start(now_ms: f64, expected_ms: f64, cv: f64) -> RunningEstimate {
+    /// An inference starting at `now_ms`, expected to take `expected_ms` (stalls included) with
+    /// coefficient of variation `cv` (of an inference that does not stall), on a processor that
+    /// stalls as `stall` says.
+    pub fn start(now_ms: f64, expected_ms: f64, cv: f64, stall: Option<Stall>) -> RunningEstimate {
         let expected_ms = expected_ms.max(0.0);
+        let tail = LatencyTail {
+            mean_ms: expected_ms,
+            cv,
+            stall,
+        };
+        let (stalled_after_ms, stalled_end_ms) = match stall {
+            Some(s) if s.probability > 0.0 && s.factor > 1.0 => {
+                (now_ms + tail.tail_after_ms(), now_ms + tail.body_mean_ms() * s.factor)
+            }
+            _ => (f64::INFINITY, 0.0),
+        };
         RunningEstimate {
             end_ms: now_ms + expected_ms,
             residual_floor_ms: (0.8 * cv.max(0.0)).max(0.02) * expected_ms,
+            stalled_after_ms,
+            stalled_end_ms,
         }
     }
 
     /// Expected time left at `now_ms`, ms.
     pub fn remaining_ms(&self, now_ms: f64) -> f64 {
-        (self.end_ms - now_ms).max(self.residual_floor_ms)
+        let end = if now_ms > self.stalled_after_ms {
+            self.stalled_end_ms
+        } else {
+            self.end_ms
+        };
+        (end - now_ms).max(self.residual_floor_ms)
     }
 
     /// The expected end, ms.

@@ -29,6 +29,8 @@ pub mod profile_fit;
 pub mod queue;
 pub mod remote;
 pub mod scenario;
+pub mod stall;
+pub mod tail;
 mod text_file;
 pub mod workload;
 mod workload_write;
@@ -51,6 +53,8 @@ pub use policy::{Action, BatchPlan, HedgePlan, Outcome, Policy, PolicySwitch, Qu
 pub use profile_fit::{FitEntry, ProfileFit};
 pub use queue::{PolicyQueue, Queued};
 pub use remote::{RemoteProtocol, RemoteSpec};
+pub use stall::Stall;
+pub use tail::LatencyTail;
 pub use workload::{
     saturation_rps, Arrival, ResolvedArrival, ResolvedStream, ResolvedWorkload, Slo, Stream, Workload, MAX_TRACE_BYTES,
 };

@@ -2,6 +2,8 @@
 //! real executor.
 
 use crate::ids::{ModelId, ProcessorId, RequestId, StreamId};
+use crate::stall::Stall;
+use crate::tail::LatencyTail;
 
 /// Version of the feature layout of [`Observation::encode`]. Policy files record it and refuse
 /// to load under another version.
@@ -54,8 +56,11 @@ pub struct ProcessorView {
     /// Estimated latency of this request there (online estimate at the current frequency), ms;
     /// 0 when unavailable.
     pub est_latency_ms: f64,
-    /// Coefficient of variation of that latency (from the profile).
+    /// Coefficient of variation of that latency (from the profile; of an inference that does
+    /// not stall).
     pub latency_cv: f64,
+    /// How the processor stalls (from the profile), if it does.
+    pub stall: Option<Stall>,
     /// Estimated energy of this inference there, J.
     pub est_energy_j: f64,
     /// Recent fraction of slots busy, in [0, 1] (exponentially smoothed, time constant 1 s).
@@ -69,6 +74,16 @@ impl ProcessorView {
     #[inline]
     pub fn est_finish_ms(&self) -> f64 {
         self.backlog_ms + self.est_latency_ms
+    }
+
+    /// The distribution of this request's latency there.
+    #[inline]
+    pub fn latency_tail(&self) -> LatencyTail {
+        LatencyTail {
+            mean_ms: self.est_latency_ms,
+            cv: self.latency_cv,
+            stall: self.stall,
+        }
     }
 }
 

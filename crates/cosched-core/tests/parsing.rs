@@ -1328,3 +1328,30 @@ fn a_workload_larger_than_the_limit_is_refused_unread() {
     );
     check(&err, &path.display().to_string(), &["more than"]);
 }
+
+#[test]
+fn a_stalling_processor_parses_round_trips_and_names_bad_values() {
+    let stalls = |v: &str| {
+        with(
+            DEVICE,
+            "busy_power_w = 20.0\n",
+            &format!("busy_power_w = 20.0\nstall = {v}\n"),
+        )
+    };
+    let d = DeviceProfile::from_toml_str(&stalls("{ probability = 0.02, factor = 6.0 }"), DEV_FILE).unwrap();
+    let s = d.processors[1].stall.expect("the gpu stalls");
+    assert_eq!((s.probability, s.factor), (0.02, 6.0));
+    assert!(d.processors[0].stall.is_none());
+    let again = DeviceProfile::from_toml_str(&d.to_toml_string(), DEV_FILE).expect("written profile reads back");
+    assert_eq!(again, d);
+    dev_err(
+        &stalls("{ probability = 1.5, factor = 6.0 }"),
+        &["processor[1] \"gpu\".stall.probability", "outside [0, 1)"],
+    );
+    dev_err(
+        &stalls("{ probability = 0.1, factor = 0.5 }"),
+        &["processor[1] \"gpu\".stall.factor", "below 1"],
+    );
+    dev_err(&stalls("{ probability = 0.1 }"), &["factor"]);
+    dev_err(&stalls("{ probability = 0.1, factor = 2.0, every = 3 }"), &["every"]);
+}

@@ -146,6 +146,7 @@ fn processor_for(ep: ExecutionProviderKind, id: &str, threads: usize, config: &P
         dvfs_mhz: Vec::new(),
         source: String::new(),
         remote: None,
+        stall: None,
     }
 }
 

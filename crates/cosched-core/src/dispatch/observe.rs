@@ -44,6 +44,7 @@ impl<R: Queued> Dispatcher<R> {
                         backlog_ms,
                         est_latency_ms: lat,
                         latency_cv: self.device.on(req.model, pid).map_or(0.0, |o| o.cv),
+                        stall: proc_.stall,
                         est_energy_j: proc_.energy_per_inference_j(lat, freq_scale),
                         utilization,
                         freq_scale,

@@ -119,7 +119,12 @@ impl<R: Queued> Dispatcher<R> {
                 believed.map_or(0.0, |o| o.mean_ms * factor) / freq * self.device.interference.slowdown(others_busy);
             lane.active += 1;
             lane.slots[slot].busy = true;
-            lane.slots[slot].running = RunningEstimate::start(now, est, believed.map_or(0.0, |o| o.cv));
+            lane.slots[slot].running = RunningEstimate::start(
+                now,
+                est,
+                believed.map_or(0.0, |o| o.cv),
+                self.device.processors[p].stall,
+            );
             lane.slots[slot].expected_ms = expected_ms;
             if newly_busy {
                 self.busy_processors += 1;

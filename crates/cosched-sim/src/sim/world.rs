@@ -2,6 +2,7 @@
 //! batches the dispatcher starts, slowed down by memory interference.
 
 use cosched_core::{DeviceProfile, Host, ModelId, Pending, Start};
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 use std::cmp::Ordering;
@@ -85,13 +86,20 @@ pub(super) struct World {
 
 impl World {
     pub(super) fn new(truth: Arc<DeviceProfile>, rng_service: ChaCha8Rng) -> World {
+        // The profile's mean counts stalls in; what an inference that does not stall takes is
+        // that mean over the stall's mean factor.
+        let stall_mean: Vec<f64> = truth
+            .processors
+            .iter()
+            .map(|p| p.stall.map_or(1.0, |s| s.mean_factor()))
+            .collect();
         let service = truth
             .models
             .iter()
             .flat_map(|m| {
-                m.on.iter().map(|o| {
+                m.on.iter().zip(&stall_mean).map(|(o, &stall_mean)| {
                     o.as_ref().map(|o| Service {
-                        mean_ms: o.mean_ms,
+                        mean_ms: o.mean_ms / stall_mean,
                         sigma: (1.0 + o.cv * o.cv).ln().sqrt(),
                         batch_alpha: o.batch_alpha,
                     })
@@ -184,6 +192,11 @@ impl Host<Pending> for World {
             mean * (svc.sigma * z - svc.sigma * svc.sigma / 2.0).exp()
         } else {
             mean
+        };
+        // Drawn only where the board stalls, so boards without stalls keep their service times.
+        let work = match self.truth.processors[p].stall {
+            Some(stall) if self.rng_service.random::<f64>() < stall.probability => work * stall.factor,
+            _ => work,
         };
         let s = &mut self.slots[p][start.slot];
         let version = s.version.wrapping_add(1);
