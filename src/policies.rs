@@ -3,7 +3,10 @@
 
 use cosched_core::batching::{DynamicBatching, FixedBatch, KumBatching};
 use cosched_core::hedging::{MdInference, TailHedging};
-use cosched_core::{baseline, DeviceProfile, ObjectiveWeights, Policy, BASELINE_NAMES, BATCHING_BASELINE_NAMES};
+use cosched_core::{
+    baseline, ActionSpace, Alternative, BatchRule, DeviceProfile, HedgeRule, ObjectiveWeights, Policy, BASELINE_NAMES,
+    BATCHING_BASELINE_NAMES,
+};
 use cosched_rl::{DrlPolicy, FineTuneConfig, FineTuned, PolicyFileError};
 use cosched_sim::guard::{Candidate, Guard, GuardConfig};
 use std::path::Path;
@@ -193,8 +196,8 @@ pub const UNGUARDED_PREFIX: &str = "unguarded:";
 pub const GUARD_BASELINES: &[&str] = &["fastest-only", "objective-greedy", "least-slack"];
 
 /// `name` (a baseline, `drl[:objective]` or a policy file) under the run-time guard
-/// ([`cosched_sim::guard`]), with [`GUARD_BASELINES`] as the other candidates, and, on a
-/// device whose processors batch, `name` batched by Kum's rule and by Triton's dynamic batcher. `config.weights`
+/// ([`cosched_sim::guard`]), with [`GUARD_BASELINES`] as the other candidates, and `name` run
+/// with each other batch and hedging rule of its action space ([`ActionSpace`]). `config.weights`
 /// scores the replays; `config.background` judges on a thread (real runs).
 ///
 /// ```
@@ -213,14 +216,22 @@ pub fn resolve_guarded(
         return Err(PolicyError::Unknown(format!("{GUARD_PREFIX}{name}")));
     }
     let mut candidates = Vec::new();
-    let first: Candidate = match baseline(name, device, weights) {
-        Some(_) => baseline_candidate(name, device, weights),
+    let (first, space): (Candidate, ActionSpace) = match baseline(name, device, weights) {
+        Some(_) => (
+            baseline_candidate(name, device, weights),
+            ActionSpace::for_device(device),
+        ),
         None => {
             let drl = resolve_drl_policy(name, device)?;
-            Candidate {
+            let space = drl
+                .action_space()
+                .cloned()
+                .unwrap_or_else(|| ActionSpace::for_device(device));
+            let candidate = Candidate {
                 name: drl.name().to_string(),
                 make: Arc::new(move || Box::new(drl.clone()) as Box<dyn Policy>),
-            }
+            };
+            (candidate, space)
         }
     };
     candidates.push(first.clone());
@@ -229,32 +240,37 @@ pub fn resolve_guarded(
             candidates.push(baseline_candidate(b, device, weights));
         }
     }
-    // Where processors batch, the guarded policy also runs with its batches sized by Kum's
-    // rule and by Triton's dynamic batcher, so that the replays choose batch size and wait: on
-    // the validation family this raised the cases no worse than the best baseline on every
-    // board that batches (docs/guard.md).
-    if device.processors.iter().any(|p| p.max_batch > 1) {
-        candidates.extend(batching_candidates(&first, device));
-    }
+    // The second stage of the action: the guarded policy also runs with each batch and hedging
+    // rule of its action space (Kum's rule and Triton's dynamic batcher where processors batch,
+    // tail hedging where they stall), so that the replays choose batch size, wait and copies.
+    // On the validation family the batching rules raised the cases no worse than the best
+    // baseline on every board that batches (docs/guard.md).
+    candidates.extend(space.alternatives().map(|alt| rule_candidate(&first, alt, device)));
     Ok(Guard::new(device, candidates, GuardConfig { weights, ..config }))
 }
 
-/// `first` with its batches sized by Kum's rule and by Triton's dynamic batcher: the guard
-/// chooses the batch size and the wait by replaying the recent past under each.
-fn batching_candidates(first: &Candidate, device: &DeviceProfile) -> Vec<Candidate> {
-    WRAPPERS
+/// `first` run with another rule of its action space, named by the rule's prefix.
+fn rule_candidate(first: &Candidate, alt: Alternative, device: &DeviceProfile) -> Candidate {
+    let prefix = match alt {
+        Alternative::Batch(BatchRule::Kum) => KUM_PREFIX,
+        Alternative::Batch(BatchRule::DynamicBatch) => DYNAMIC_BATCH_PREFIX,
+        Alternative::Batch(BatchRule::Greedy) | Alternative::Hedge(HedgeRule::None) => {
+            return first.clone();
+        }
+        Alternative::Hedge(HedgeRule::Tail) => HEDGE_TAIL_PREFIX,
+    };
+    let wrap = WRAPPERS
         .iter()
-        .filter(|(prefix, _)| [KUM_PREFIX, DYNAMIC_BATCH_PREFIX].contains(prefix))
-        .map(|&(prefix, wrap)| {
-            let (make, device) = (first.make.clone(), device.clone());
-            let name = format!("{prefix}{}", first.name);
-            let n = name.clone();
-            Candidate {
-                name,
-                make: Arc::new(move || wrap(make(), &device, n.clone())),
-            }
-        })
-        .collect()
+        .find(|(p, _)| *p == prefix)
+        .map(|&(_, w)| w)
+        .expect("every rule's prefix is in WRAPPERS");
+    let (make, device) = (first.make.clone(), device.clone());
+    let name = format!("{prefix}{}", first.name);
+    let n = name.clone();
+    Candidate {
+        name,
+        make: Arc::new(move || wrap(make(), &device, n.clone())),
+    }
 }
 
 fn baseline_candidate(name: &str, device: &DeviceProfile, weights: ObjectiveWeights) -> Candidate {

@@ -66,3 +66,67 @@ fn a_wall_clock_guard_judges_in_the_background_and_still_counts_every_arrival() 
     assert_eq!(r.policy, "drl:balanced");
     assert_eq!(r.arrived, r.completed + r.unfinished);
 }
+
+/// A board whose GPUs stall (the hedging check's profile, modelled), one camera stream at 40 %
+/// of saturation: the guard replays the tail-hedged variant of the guarded policy, which its
+/// action space offers only because the GPUs stall, and hands it the decisions.
+#[test]
+fn on_a_stalling_board_the_guard_chooses_tail_hedging_by_replay() {
+    let device = DeviceProfile::from_toml_str(
+        r#"
+name = "stalling-gpu-pair"
+source = "tests, modelled"
+[[processor]]
+id = "gpu"
+kind = "gpu"
+ep = "cuda"
+slots = 2
+idle_power_w = 1.0
+busy_power_w = 15.0
+stall = { probability = 0.03, factor = 8.0 }
+[[processor]]
+id = "edge"
+kind = "gpu"
+ep = "cuda"
+slots = 2
+idle_power_w = 0.0
+busy_power_w = 5.0
+stall = { probability = 0.03, factor = 8.0 }
+[[model]]
+name = "resnet50"
+memory_mb = 100.0
+latency_ms = { gpu = 5.0, edge = 6.0 }
+latency_cv = { gpu = 0.3, edge = 0.3 }
+"#,
+        "stalling-gpu-pair.toml",
+    )
+    .unwrap();
+    let w = cosched::Workload::from_toml_str(
+        "name = \"classify\"\nduration_s = 30.0\n[[stream]]\nname = \"camera\"\nmodel = \"resnet50\"\narrival = \"poisson\"\nrate_hz = 100.0\nslo_factor = 4.0\n",
+        "classify.toml",
+        None,
+    )
+    .unwrap()
+    .resolve(&device, Some(0.4), "classify.toml")
+    .unwrap();
+    let run = |name: &str| {
+        let mut p = resolve_policy(name, &device, ObjectiveWeights::LATENCY).unwrap();
+        let r = simulate(&device, &w, &mut *p, &SimConfig::with_seed(1));
+        assert_eq!(r.arrived, r.completed + r.unfinished);
+        r
+    };
+    let guarded = run("guard:least-slack");
+    let first = guarded.policy_switches.first().expect("the guard switched");
+    let replayed: Vec<&str> = first.predicted.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(replayed.contains(&"hedge-tail:least-slack"), "{replayed:?}");
+    let last = guarded.policy_switches.last().expect("a first switch");
+    assert_eq!(last.to, "hedge-tail:least-slack", "{:?}", guarded.policy_switches);
+    assert!(guarded.actions.hedges_sent > 0);
+    let plain = run("least-slack");
+    assert!(
+        guarded.latency_ms.p99 < 0.8 * plain.latency_ms.p99,
+        "p99 {} guarded against {}",
+        guarded.latency_ms.p99,
+        plain.latency_ms.p99
+    );
+}

@@ -11,6 +11,7 @@
 
 #![warn(missing_docs)]
 
+pub mod action_space;
 pub mod action_stats;
 pub mod arrivals;
 pub mod baselines;
@@ -36,6 +37,7 @@ pub mod workload;
 mod workload_write;
 mod wrapper;
 
+pub use action_space::{ActionSpace, Alternative, BatchRule, HedgeRule};
 pub use action_stats::{ActionStats, HedgeCounts};
 pub use baselines::{baseline, BASELINE_NAMES, BATCHING_BASELINE_NAMES};
 pub use device::{

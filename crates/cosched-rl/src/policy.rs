@@ -2,7 +2,7 @@
 
 use crate::features::{candidates, MAX_PROCESSORS, NOT_CANDIDATE};
 use crate::plain::PlainMlp;
-use cosched_core::{Action, Observation, Policy, ProcessorId, QueueOrder};
+use cosched_core::{Action, ActionSpace, Observation, Policy, ProcessorId, QueueOrder};
 
 /// A trained DRL policy, ready to place requests.
 ///
@@ -20,6 +20,7 @@ pub struct DrlPolicy {
     scratch: Vec<f32>,
     q: Vec<f32>,
     prior: Vec<f32>,
+    action_space: Option<ActionSpace>,
 }
 
 impl DrlPolicy {
@@ -34,7 +35,19 @@ impl DrlPolicy {
             prior: vec![0.0; net.actions()],
             net,
             n_models,
+            action_space: None,
         }
+    }
+
+    /// The same policy, stating the action space its file declares.
+    pub fn with_action_space(mut self, space: ActionSpace) -> DrlPolicy {
+        self.action_space = Some(space);
+        self
+    }
+
+    /// The action space its policy file declares (`None` for a policy not read from a file).
+    pub fn action_space(&self) -> Option<&ActionSpace> {
+        self.action_space.as_ref()
     }
 
     /// Number of models of the device the policy was built for (the one-hot block of its input).

@@ -8,13 +8,16 @@ use crate::net::QNet;
 use crate::policy::DrlPolicy;
 use crate::train::{EvalCase, TrainConfig, TrainedPolicy};
 use burn::prelude::Device;
-use cosched_core::{DeviceProfile, ObjectiveWeights, Observation, OBSERVATION_VERSION};
+use cosched_core::{
+    ActionSpace, BatchRule, DeviceProfile, HedgeRule, ObjectiveWeights, Observation, OBSERVATION_VERSION,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 
-/// Version of the policy file layout; another version is refused.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version of the policy file layout; another version is refused. Version 2 states the whole
+/// action space (processors, batch rules, hedging rules) where version 1 listed processors.
+pub const FORMAT_VERSION: u32 = 2;
 /// The algorithm written into manifests.
 pub const ALGORITHM: &str = "double-dueling-dqn/residual-over-heuristic-prior/trust-region/least-slack-queues";
 /// Name of the manifest inside a policy directory.
@@ -34,8 +37,9 @@ pub struct Manifest {
     pub observation_version: u32,
     /// Length of the observation vector.
     pub observation_size: usize,
-    /// Processor ids, in action order.
-    pub action_space: Vec<String>,
+    /// What the policy chooses over: processors in action order, and the batch and hedging
+    /// rules the guard may run it with.
+    pub action_space: ActionSpace,
     /// Device profile name.
     pub device: String,
     /// [`device_hash`] of the profile.
@@ -120,7 +124,7 @@ impl Manifest {
             algorithm: ALGORITHM.into(),
             observation_version: OBSERVATION_VERSION,
             observation_size: Observation::feature_len(device.processors.len(), device.models.len()),
-            action_space: device.processors.iter().map(|p| p.id.clone()).collect(),
+            action_space: ActionSpace::for_device(device),
             device: device.name.clone(),
             device_hash: device_hash(device),
             objective: cfg.objective_name.clone(),
@@ -190,13 +194,21 @@ pub fn load_policy_files(
     let get = |name: &str| files.iter().find(|(n, _)| *n == name).map(|(_, b)| *b);
     let manifest_bytes = get(MANIFEST_FILE).ok_or_else(|| err(format!("{MANIFEST_FILE}: missing")))?;
     let text = std::str::from_utf8(manifest_bytes).map_err(|_| err(format!("{MANIFEST_FILE}: not UTF-8 text")))?;
-    let m: Manifest = toml::from_str(text).map_err(|e| err(format!("{MANIFEST_FILE}: {}", e.message())))?;
-    if m.format_version != FORMAT_VERSION {
+    // The version first, on its own: an older layout would otherwise fail on a field it
+    // spells differently, and the user should read "retrain it", not a parse error.
+    #[derive(Deserialize)]
+    struct Version {
+        format_version: u32,
+    }
+    let v: Version = toml::from_str(text).map_err(|e| err(format!("{MANIFEST_FILE}: {}", e.message())))?;
+    if v.format_version != FORMAT_VERSION {
         return Err(err(format!(
-            "format_version {} is not supported (this build reads {FORMAT_VERSION})",
-            m.format_version
+            "format_version {} is not supported (this build reads {FORMAT_VERSION}); retrain it \
+             (scripts/train-policies.sh or cosched-bench train)",
+            v.format_version
         )));
     }
+    let m: Manifest = toml::from_str(text).map_err(|e| err(format!("{MANIFEST_FILE}: {}", e.message())))?;
     if m.algorithm != ALGORITHM {
         return Err(err(format!(
             "trained by algorithm \"{}\", this build runs \"{ALGORITHM}\"; retrain it",
@@ -220,10 +232,26 @@ pub fn load_policy_files(
     }
     let want_size = Observation::feature_len(device.processors.len(), device.models.len());
     let actions: Vec<&str> = device.processors.iter().map(|p| p.id.as_str()).collect();
-    if m.observation_size != want_size || m.action_space != actions {
+    if m.observation_size != want_size || m.action_space.processors != actions {
         return Err(err(format!(
-            "observation size {} / actions {:?} do not match the device ({want_size} / {actions:?})",
-            m.observation_size, m.action_space
+            "observation size {} / processors {:?} do not match the device ({want_size} / {actions:?})",
+            m.observation_size, m.action_space.processors
+        )));
+    }
+    let unique = |n: usize, mut v: Vec<String>| {
+        v.sort();
+        v.dedup();
+        v.len() == n
+    };
+    let (batch, hedge) = (&m.action_space.batch, &m.action_space.hedge);
+    if batch.first() != Some(&BatchRule::Greedy)
+        || hedge.first() != Some(&HedgeRule::None)
+        || !unique(batch.len(), batch.iter().map(|b| format!("{b:?}")).collect())
+        || !unique(hedge.len(), hedge.iter().map(|h| format!("{h:?}")).collect())
+    {
+        return Err(err(format!(
+            "action_space: batch and hedge must each start with the policy's own rule (\"greedy\", \"none\") and list a rule once, got {:?} and {:?}",
+            m.action_space.batch, m.action_space.hedge
         )));
     }
     if actions.len() > crate::MAX_PROCESSORS {
@@ -258,5 +286,5 @@ pub fn load_policy_files(
     plain.set_prior_weights(&m.objective_weights);
     plain.set_prior_form(m.prior);
     let name = format!("drl:{}", m.objective);
-    Ok(DrlPolicy::new(name, plain, device.models.len()))
+    Ok(DrlPolicy::new(name, plain, device.models.len()).with_action_space(m.action_space))
 }

@@ -145,9 +145,61 @@ fn an_unknown_format_version_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("p.policy");
     write(&dir);
-    edit_manifest(&dir, "format_version = 1", "format_version = 2");
+    edit_manifest(&dir, "format_version = 2", "format_version = 3");
     let e = load_err(&dir, &nano());
-    assert!(e.contains("format_version 2"), "{e}");
+    assert!(e.contains("format_version 3"), "{e}");
+}
+
+/// A file of the first layout (its action space a bare list of processors) is told to retrain,
+/// not shown a parse error about the field it spells differently.
+#[test]
+fn a_file_of_the_first_layout_is_told_to_retrain() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p.policy");
+    write(&dir);
+    let path = dir.join("manifest.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let start = text.find("[action_space]").expect("a table");
+    let end = start + text[start..].find("\n\n").expect("a blank line after it");
+    let old = format!(
+        "{}\naction_space = [\"cpu\", \"gpu\", \"dla0\"]{}",
+        &text[..start].replacen("format_version = 2", "format_version = 1", 1),
+        &text[end..]
+    );
+    std::fs::write(&path, old).unwrap();
+    let e = load_err(&dir, &nano());
+    assert!(e.contains("format_version 1") && e.contains("retrain it"), "{e}");
+}
+
+#[test]
+fn the_manifest_states_the_action_space_and_the_loaded_policy_carries_it() {
+    let (m, _) = trained();
+    assert_eq!(m.action_space, cosched_core::ActionSpace::for_device(&nano()));
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p.policy");
+    write(&dir);
+    let p = load_policy(&dir, &nano()).unwrap();
+    assert_eq!(p.action_space(), Some(&m.action_space));
+}
+
+#[test]
+fn an_action_space_of_unknown_duplicated_or_reordered_rules_is_refused() {
+    for (from, to, says) in [
+        ("\"greedy\",", "\"biggest\",", "unknown variant"),
+        (
+            "hedge = [\"none\"",
+            "hedge = [\"tail\"",
+            "start with the policy's own rule",
+        ),
+        ("hedge = [\"none\"", "hedge = [\"none\", \"none\"", "list a rule once"),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("p.policy");
+        write(&dir);
+        edit_manifest(&dir, from, to);
+        let e = load_err(&dir, &nano());
+        assert!(e.contains(says), "{from} -> {to}: {e}");
+    }
 }
 
 #[test]
