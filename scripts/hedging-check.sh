@@ -14,85 +14,11 @@ policies="${2:-earliest-finish,hedge:earliest-finish,hedge-tail:earliest-finish,
 seed="${3:-1}"
 cargo build --release -q -p cosched-bench
 bench=target/release/cosched-bench
-dir="$(mktemp -d)"
-trap 'rm -rf "$dir"' EXIT
-cat > "$dir/noisy-gpu-pair.toml" <<'TOML'
-name = "noisy-gpu-pair"
-source = "test profile for hedging, modelled (no measurement): a board GPU and an edge GPU of similar speed, both with latency cv 0.6, and a slow CPU"
-[[processor]]
-id = "gpu"
-kind = "gpu"
-ep = "cuda"
-slots = 1
-idle_power_w = 1.0
-busy_power_w = 15.0
-[[processor]]
-id = "edge"
-kind = "gpu"
-ep = "cuda"
-slots = 1
-idle_power_w = 0.0
-busy_power_w = 5.0
-[[processor]]
-id = "cpu"
-kind = "cpu"
-ep = "cpu"
-slots = 1
-idle_power_w = 0.5
-busy_power_w = 6.0
-[[model]]
-name = "resnet50"
-memory_mb = 100.0
-latency_ms = { gpu = 5.0, edge = 6.0, cpu = 60.0 }
-latency_cv = { gpu = 0.6, edge = 0.6, cpu = 0.1 }
-TOML
-cat > "$dir/stalling-gpu-pair.toml" <<'TOML'
-name = "stalling-gpu-pair"
-source = "test profile for hedging, modelled (no measurement): a board GPU and an edge GPU of similar speed that run two inferences each and stall one inference in thirty at 8x (a time-sliced or throttled GPU), and a slow CPU"
-[[processor]]
-id = "gpu"
-kind = "gpu"
-ep = "cuda"
-slots = 2
-idle_power_w = 1.0
-busy_power_w = 15.0
-stall = { probability = 0.03, factor = 8.0 }
-[[processor]]
-id = "edge"
-kind = "gpu"
-ep = "cuda"
-slots = 2
-idle_power_w = 0.0
-busy_power_w = 5.0
-stall = { probability = 0.03, factor = 8.0 }
-[[processor]]
-id = "cpu"
-kind = "cpu"
-ep = "cpu"
-slots = 1
-idle_power_w = 0.5
-busy_power_w = 6.0
-[[model]]
-name = "resnet50"
-memory_mb = 100.0
-latency_ms = { gpu = 5.0, edge = 6.0, cpu = 60.0 }
-latency_cv = { gpu = 0.3, edge = 0.3, cpu = 0.1 }
-TOML
-cat > "$dir/classify.toml" <<'TOML'
-name = "classify"
-duration_s = 60.0
-[[stream]]
-name = "camera"
-model = "resnet50"
-arrival = "poisson"
-rate_hz = 100.0
-slo_factor = 4.0
-TOML
 IFS=, read -ra ls <<< "$loads"
 for profile in noisy-gpu-pair stalling-gpu-pair; do
     for load in "${ls[@]}"; do
         echo "$profile, load $load"
-        "$bench" compare --device "$dir/$profile.toml" --workload "$dir/classify.toml" --load "$load" \
+        "$bench" compare --device "devices/hedging/$profile.toml" --workload workloads/hedging/classify.toml --load "$load" \
             --seed "$seed" --policies "$policies" | tail -n +3
     done
 done

@@ -196,8 +196,9 @@ pub const UNGUARDED_PREFIX: &str = "unguarded:";
 pub const GUARD_BASELINES: &[&str] = &["fastest-only", "objective-greedy", "least-slack"];
 
 /// `name` (a baseline, `drl[:objective]` or a policy file) under the run-time guard
-/// ([`cosched_sim::guard`]), with [`GUARD_BASELINES`] as the other candidates, and `name` run
-/// with each other batch and hedging rule of its action space ([`ActionSpace`]). `config.weights`
+/// ([`cosched_sim::guard`]), with [`GUARD_BASELINES`] as the other candidates, `name` run with
+/// each other batch and hedging rule of its action space ([`ActionSpace`]), and where that space
+/// batches, the batching baselines ([`BATCHING_BASELINE_NAMES`]). `config.weights`
 /// scores the replays; `config.background` judges on a thread (real runs).
 ///
 /// ```
@@ -246,6 +247,16 @@ pub fn resolve_guarded(
     // On the validation family the batching rules raised the cases no worse than the best
     // baseline on every board that batches (docs/guard.md).
     candidates.extend(space.alternatives().map(|alt| rule_candidate(&first, alt, device)));
+    // Where the board batches, Kum's rule and Triton's dynamic batcher as baselines too (their
+    // own earliest-finish placement): on the validation family they lowered the geometric mean
+    // of the objective on every board that batches (docs/guard.md).
+    if space.batch.len() > 1 {
+        for b in BATCHING_BASELINE_NAMES {
+            if candidates[0].name != *b {
+                candidates.push(baseline_candidate(b, device, weights));
+            }
+        }
+    }
     Ok(Guard::new(device, candidates, GuardConfig { weights, ..config }))
 }
 

@@ -67,48 +67,24 @@ fn a_wall_clock_guard_judges_in_the_background_and_still_counts_every_arrival() 
     assert_eq!(r.arrived, r.completed + r.unfinished);
 }
 
-/// A board whose GPUs stall (the hedging check's profile, modelled), one camera stream at 40 %
+/// A board whose GPUs stall (the hedging check's profile, modelled), one classifier stream at 40 %
 /// of saturation: the guard replays the tail-hedged variant of the guarded policy, which its
 /// action space offers only because the GPUs stall, and hands it the decisions.
 #[test]
 fn on_a_stalling_board_the_guard_chooses_tail_hedging_by_replay() {
     let device = DeviceProfile::from_toml_str(
-        r#"
-name = "stalling-gpu-pair"
-source = "tests, modelled"
-[[processor]]
-id = "gpu"
-kind = "gpu"
-ep = "cuda"
-slots = 2
-idle_power_w = 1.0
-busy_power_w = 15.0
-stall = { probability = 0.03, factor = 8.0 }
-[[processor]]
-id = "edge"
-kind = "gpu"
-ep = "cuda"
-slots = 2
-idle_power_w = 0.0
-busy_power_w = 5.0
-stall = { probability = 0.03, factor = 8.0 }
-[[model]]
-name = "resnet50"
-memory_mb = 100.0
-latency_ms = { gpu = 5.0, edge = 6.0 }
-latency_cv = { gpu = 0.3, edge = 0.3 }
-"#,
+        include_str!("../devices/hedging/stalling-gpu-pair.toml"),
         "stalling-gpu-pair.toml",
     )
     .unwrap();
-    let w = cosched::Workload::from_toml_str(
-        "name = \"classify\"\nduration_s = 30.0\n[[stream]]\nname = \"camera\"\nmodel = \"resnet50\"\narrival = \"poisson\"\nrate_hz = 100.0\nslo_factor = 4.0\n",
+    let mut w = cosched::Workload::from_toml_str(
+        include_str!("../workloads/hedging/classify.toml"),
         "classify.toml",
         None,
     )
-    .unwrap()
-    .resolve(&device, Some(0.4), "classify.toml")
     .unwrap();
+    w.duration_s = 30.0;
+    let w = w.resolve(&device, Some(0.4), "classify.toml").unwrap();
     let run = |name: &str| {
         let mut p = resolve_policy(name, &device, ObjectiveWeights::LATENCY).unwrap();
         let r = simulate(&device, &w, &mut *p, &SimConfig::with_seed(1));

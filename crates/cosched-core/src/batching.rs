@@ -20,6 +20,10 @@ use crate::wrapper::delegate_to_inner;
 /// Weight of a new gap in the smoothed inter-placement time.
 const GAP_ALPHA: f64 = 0.2;
 
+/// How far a gap between requests may stretch by jitter: the batch wait reaches this far past
+/// the expected last arrival, and a batch keeps up while its latency is within this of its gaps.
+const GAP_JITTER: f64 = 1.1;
+
 /// Each processor's largest batch, as the rules ask for it.
 fn max_batches(device: &DeviceProfile) -> Vec<u16> {
     device
@@ -83,8 +87,15 @@ impl KumBatching {
         let on = self.device.on(model, p);
         let latency = |b: u16| l1 * on.map_or(1.0, |o| o.batch_factor(u32::from(b)));
         // A little past the expected last arrival, so that jitter does not cut the batch short.
-        let wait = |b: u16| f64::from(b - 1) * gap * 1.1;
-        let keeps_up = (1..=max).find(|&b| latency(b) <= f64::from(b) * gap).unwrap_or(max);
+        let wait = |b: u16| f64::from(b - 1) * gap * GAP_JITTER;
+        // Keeping up is a matter of means, within the gap's jitter, not of the margin: with the
+        // margin, a closed-loop client (whose gap is the latency itself) looked too fast for
+        // batch 1, and its request was held open for a second one that cannot come until this
+        // one is answered.
+        let mean = |b: u16| view.est_latency_ms * on.map_or(1.0, |o| o.batch_factor(u32::from(b)));
+        let keeps_up = (1..=max)
+            .find(|&b| mean(b) <= f64::from(b) * gap * GAP_JITTER)
+            .unwrap_or(max);
         let fits = (1..=max)
             .take_while(|&b| wait(b) + view.backlog_ms + latency(b) <= left)
             .last()

@@ -56,48 +56,14 @@ fn stalls_come_as_often_and_as_long_as_the_profile_says_and_keep_its_mean() {
 
 /// Two GPUs of similar speed that run two inferences each and stall one time in thirty at 8x,
 /// and a slow CPU (the hedging check's profile, modelled).
-const STALLING_PAIR: &str = r#"
-name = "stalling-gpu-pair"
-source = "tests"
-[[processor]]
-id = "gpu"
-kind = "gpu"
-ep = "cuda"
-slots = 2
-idle_power_w = 1.0
-busy_power_w = 15.0
-stall = { probability = 0.03, factor = 8.0 }
-[[processor]]
-id = "edge"
-kind = "gpu"
-ep = "cuda"
-slots = 2
-idle_power_w = 0.0
-busy_power_w = 5.0
-stall = { probability = 0.03, factor = 8.0 }
-[[processor]]
-id = "cpu"
-kind = "cpu"
-ep = "cpu"
-slots = 1
-idle_power_w = 0.5
-busy_power_w = 6.0
-[[model]]
-name = "resnet50"
-memory_mb = 100.0
-latency_ms = { gpu = 5.0, edge = 6.0, cpu = 60.0 }
-latency_cv = { gpu = 0.3, edge = 0.3, cpu = 0.1 }
-"#;
+const STALLING_PAIR: &str = include_str!("../../../devices/hedging/stalling-gpu-pair.toml");
+/// One camera stream of the classifier, deadline 4x its fastest latency.
+const CLASSIFY: &str = include_str!("../../../workloads/hedging/classify.toml");
 
 fn classify(dev: &DeviceProfile, load: f64) -> cosched_core::ResolvedWorkload {
-    Workload::from_toml_str(
-        "name = \"classify\"\nduration_s = 30.0\n[[stream]]\nname = \"camera\"\nmodel = \"resnet50\"\narrival = \"poisson\"\nrate_hz = 100.0\nslo_factor = 4.0\n",
-        "classify.toml",
-        None,
-    )
-    .unwrap()
-    .resolve(dev, Some(load), "classify.toml")
-    .unwrap()
+    let mut w = Workload::from_toml_str(CLASSIFY, "classify.toml", None).unwrap();
+    w.duration_s = 30.0;
+    w.resolve(dev, Some(load), "classify.toml").unwrap()
 }
 
 fn run(dev: &DeviceProfile, load: f64, hedged: bool) -> RunReport {
