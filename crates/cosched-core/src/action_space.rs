@@ -56,11 +56,7 @@ impl ActionSpace {
             batch.extend([BatchRule::Kum, BatchRule::DynamicBatch]);
         }
         let mut hedge = vec![HedgeRule::None];
-        if device
-            .processors
-            .iter()
-            .any(|p| p.stall.is_some_and(|s| s.probability > 0.0))
-        {
+        if device.processors.iter().any(|p| p.stall.is_some_and(|s| s.stalls())) {
             hedge.push(HedgeRule::Tail);
         }
         ActionSpace {

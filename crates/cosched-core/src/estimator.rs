@@ -127,11 +127,9 @@ impl RunningEstimate {
             cv,
             stall,
         };
-        let (stalled_after_ms, stalled_end_ms) = match stall {
-            Some(s) if s.probability > 0.0 && s.factor > 1.0 => {
-                (now_ms + tail.tail_after_ms(), now_ms + tail.body_mean_ms() * s.factor)
-            }
-            _ => (f64::INFINITY, 0.0),
+        let (stalled_after_ms, stalled_end_ms) = match tail.stall() {
+            Some(s) => (now_ms + tail.tail_after_ms(), now_ms + tail.body_mean_ms() * s.factor),
+            None => (f64::INFINITY, 0.0),
         };
         RunningEstimate {
             end_ms: now_ms + expected_ms,

@@ -101,7 +101,7 @@ impl Policy for TailHedging {
         }
         let v = &obs.processors[p.index()];
         let tail = v.latency_tail();
-        if v.latency_cv <= 0.0 && tail.stall.is_none() {
+        if v.latency_cv <= 0.0 && tail.stall().is_none() {
             return a; // a deterministic processor has no tail to cut
         }
         if obs.recent_load > MAX_HEDGING_LOAD {

@@ -43,6 +43,12 @@ impl Stall {
         Ok(self)
     }
 
+    /// Whether inferences really stall: some do (`probability > 0`) and a stall is slower
+    /// (`factor > 1`). A profile may write either as a no-op.
+    pub fn stalls(&self) -> bool {
+        self.probability > 0.0 && self.factor > 1.0
+    }
+
     /// Mean latency with stalls over mean latency without.
     pub fn mean_factor(&self) -> f64 {
         1.0 - self.probability + self.probability * self.factor

@@ -25,8 +25,9 @@ impl LatencyTail {
         (1.0 + self.cv * self.cv).ln().sqrt()
     }
 
-    fn stall(&self) -> Option<Stall> {
-        self.stall.filter(|s| s.probability > 0.0 && s.factor > 1.0)
+    /// The stall, where inferences really stall ([`Stall::stalls`]).
+    pub fn stall(&self) -> Option<Stall> {
+        self.stall.filter(Stall::stalls)
     }
 
     /// Mean of an inference that does not stall, ms.

@@ -111,6 +111,11 @@ pub fn device_hash(device: &DeviceProfile) -> String {
     hex(&Sha256::digest(s.as_bytes()))
 }
 
+/// Whether some element of `v` appears twice.
+fn repeats<T: PartialEq>(v: &[T]) -> bool {
+    v.iter().enumerate().any(|(i, x)| v[..i].contains(x))
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -238,16 +243,11 @@ pub fn load_policy_files(
             m.observation_size, m.action_space.processors
         )));
     }
-    let unique = |n: usize, mut v: Vec<String>| {
-        v.sort();
-        v.dedup();
-        v.len() == n
-    };
     let (batch, hedge) = (&m.action_space.batch, &m.action_space.hedge);
     if batch.first() != Some(&BatchRule::Greedy)
         || hedge.first() != Some(&HedgeRule::None)
-        || !unique(batch.len(), batch.iter().map(|b| format!("{b:?}")).collect())
-        || !unique(hedge.len(), hedge.iter().map(|h| format!("{h:?}")).collect())
+        || repeats(batch)
+        || repeats(hedge)
     {
         return Err(err(format!(
             "action_space: batch and hedge must each start with the policy's own rule (\"greedy\", \"none\") and list a rule once, got {:?} and {:?}",
