@@ -577,6 +577,9 @@ pub fn profile(a: ProfileArgs) -> anyhow::Result<()> {
             m.memory_mb
         )?;
     }
+    for p in procs.iter().filter(|p| measured.iter().any(|m| m.processor == p.id)) {
+        writeln!(out, "{}: {}", p.id, profile::stall_fit(&measured, &p.id).describe())?;
+    }
     writeln!(out)?;
     for m in measured.iter().filter(|m| m.batch_stages.len() > 1) {
         writeln!(out, "{}", profile::kum_table(m, a.fps))?;

@@ -2,7 +2,9 @@
 //! variation after warm-up), batch scaling where the model has a dynamic batch dimension
 //! (`batch_alpha` by least squares), memory (resident-set growth of a session), and Corun-style
 //! maximum concurrency (the most inferences run at once before p99 latency grows by more than a
-//! factor).
+//! factor), and stalls, the rare runs far slower than the rest (`stall.rs`).
+
+pub mod stall;
 
 use crate::backend::{ep_name, run_staged, BatchStages, OrtBackend, SessionOptions};
 use crate::error::ExecError;
@@ -61,12 +63,14 @@ pub struct Measurement {
     pub model: String,
     /// Processor id.
     pub processor: String,
-    /// Mean batch-1 latency, ms.
+    /// Mean batch-1 latency, ms (stalls included).
     pub mean_ms: f64,
     /// Coefficient of variation of the batch-1 latency.
     pub cv: f64,
     /// 99th percentile of batch-1 latency, ms.
     pub p99_ms: f64,
+    /// Every timed batch-1 run, ms, in the order run: where the processor's stalls are found.
+    pub batch1_ms: Vec<f64>,
     /// `latency(b) = mean * (alpha + (1 - alpha) * b)`, when batches were timed.
     pub batch_alpha: Option<f64>,
     /// Mean latency per batch size timed, ms.
@@ -231,6 +235,7 @@ pub fn measure(
     }
     tick();
     let (mean_ms, cv) = mean_cv(&lat);
+    let batch1_ms = lat.clone();
     lat.sort_by(f64::total_cmp);
     let p99_ms = percentile(&lat, 0.99);
     let mut batch_ms = Vec::new();
@@ -313,6 +318,7 @@ pub fn measure(
         mean_ms,
         cv,
         p99_ms,
+        batch1_ms,
         batch_alpha,
         batch_ms,
         batch_stages,
@@ -457,6 +463,26 @@ pub fn worker_interference(
     ))
 }
 
+/// The stalls of processor `processor`, from the batch-1 runs of every model measured on it.
+pub fn stall_fit(measured: &[Measurement], processor: &str) -> stall::StallFit {
+    let runs: Vec<&[f64]> = measured
+        .iter()
+        .filter(|m| m.processor == processor)
+        .map(|m| m.batch1_ms.as_slice())
+        .collect();
+    stall::fit(&runs)
+}
+
+/// The `latency_cv` to write for `m`: the spread of its runs that did not stall where its
+/// processor has a stall (the profile format's meaning: the stall adds the tail), else of all.
+fn body_cv(m: &Measurement, measured: &[Measurement]) -> f64 {
+    if stall_fit(measured, &m.processor).stall.is_some() {
+        mean_cv(&stall::body(&m.batch1_ms)).1
+    } else {
+        m.cv
+    }
+}
+
 /// Write a device profile (docs/design.md format, checked by parsing it back) from measurements.
 ///
 /// A processor's `slots` is the smallest maximum concurrency over its models (what it can run
@@ -469,6 +495,8 @@ pub fn render(
     measured: &[Measurement],
     config: &ProfileConfig,
 ) -> Result<String, String> {
+    let r3 = |x: f64| (x * 1000.0).round() / 1000.0;
+    let r4 = |x: f64| (x * 10000.0).round() / 10000.0;
     let mut t = String::new();
     let _ = writeln!(t, "name = {}", toml_str(name));
     let _ = writeln!(t, "description = {}", toml_str(&format!("measured on {host}")));
@@ -476,7 +504,7 @@ pub fn render(
         t,
         "source = {}",
         toml_str(&format!(
-            "measured with cosched-bench profile on {host} (ONNX Runtime {}, {} warm-up + {} timed batch-1 runs per model and processor; batch_alpha fitted by least squares over batches {:?}; memory_mb is the resident-set growth of one session plus one inference; slots is the smallest Corun-style max concurrency over the models (largest number of concurrent inferences before p99 exceeds {}x its value at one); power is modelled: idle {} W, busy {} W per processor, no sensor read)",
+            "measured with cosched-bench profile on {host} (ONNX Runtime {}, {} warm-up + {} timed batch-1 runs per model and processor; batch_alpha fitted by least squares over batches {:?}; memory_mb is the resident-set growth of one session plus one inference; slots is the smallest Corun-style max concurrency over the models (largest number of concurrent inferences before p99 exceeds {}x its value at one); a processor's stall is the share of its batch-1 runs over {}x their model's median and their mean over the other runs' (written where at least {} were seen; latency_cv is then the spread of the other runs); power is modelled: idle {} W, busy {} W per processor, no sensor read)",
             // The file name only: a machine's folders do not belong in a shared profile.
             runtime::loaded_library()
                 .and_then(|p| p.file_name().map(|f| f.to_string_lossy().into_owned()))
@@ -485,6 +513,8 @@ pub fn render(
             config.iters,
             config.batches,
             config.p99_factor,
+            stall::THRESHOLD,
+            stall::MIN_STALLS,
             config.idle_power_w,
             config.busy_power_w
         ))
@@ -495,6 +525,7 @@ pub fn render(
         if mine.is_empty() {
             continue;
         }
+        let stalls = stall_fit(measured, &p.id);
         let split = workers > 1 && p.ep == ExecutionProviderKind::Cpu;
         let slots = if split {
             1
@@ -512,14 +543,16 @@ pub fn render(
             .collect();
         let source = if split {
             format!(
-                "measured: one of {workers} identical CPU workers ({} intra-op threads each, one inference at a time); the CPU's max concurrency per model {}; power modelled (no sensor)",
+                "measured: one of {workers} identical CPU workers ({} intra-op threads each, one inference at a time); the CPU's max concurrency per model {}; {}; power modelled (no sensor)",
                 p.threads.unwrap_or(1),
-                conc.join(", ")
+                conc.join(", "),
+                stalls.describe()
             )
         } else {
             format!(
-                "measured: max concurrency per model {}; power modelled (no sensor)",
-                conc.join(", ")
+                "measured: max concurrency per model {}; {}; power modelled (no sensor)",
+                conc.join(", "),
+                stalls.describe()
             )
         };
         for id in processor_ids(p, config) {
@@ -534,6 +567,14 @@ pub fn render(
             }
             let _ = writeln!(t, "idle_power_w = {:?}", p.idle_power_w);
             let _ = writeln!(t, "busy_power_w = {:?}", p.busy_power_w);
+            if let Some(st) = stalls.stall {
+                let _ = writeln!(
+                    t,
+                    "stall = {{ probability = {:?}, factor = {:?} }}",
+                    r4(st.probability),
+                    r3(st.factor)
+                );
+            }
             let _ = writeln!(t, "source = {}", toml_str(&source));
         }
     }
@@ -541,7 +582,6 @@ pub fn render(
     names.dedup();
     names.sort();
     names.dedup();
-    let r3 = |x: f64| (x * 1000.0).round() / 1000.0;
     for name in names {
         let mine: Vec<&Measurement> = measured.iter().filter(|m| m.model == name).collect();
         let mem = mine.iter().map(|m| m.memory_mb).fold(0.0, f64::max).ceil().max(1.0);
@@ -562,8 +602,9 @@ pub fn render(
         }
         let _ = writeln!(t, "[model.latency_cv]");
         for m in &mine {
+            let cv = body_cv(m, measured);
             for id in ids(m) {
-                let _ = writeln!(t, "{} = {:?}", key(&id), r3(m.cv));
+                let _ = writeln!(t, "{} = {:?}", key(&id), r3(cv));
             }
         }
         if mine.iter().any(|m| m.batch_alpha.is_some()) {
@@ -645,6 +686,7 @@ mod tests {
             mean_ms: 0.05,
             cv: 0.1,
             p99_ms: 0.07,
+            batch1_ms: vec![0.05; 20],
             batch_alpha: Some(0.4),
             batch_ms: vec![(2, 0.07)],
             batch_stages: vec![],
@@ -657,7 +699,51 @@ mod tests {
         let d = DeviceProfile::from_toml_str(&t, "x").unwrap();
         assert_eq!(d.processors[0].slots, 2);
         assert_eq!(d.processors[0].max_batch, 16);
+        assert_eq!(d.processors[0].stall, None);
+        assert!(d.processors[0].source.contains("no stall written: 0 of 20"), "{t}");
         assert!(d.source.starts_with("measured with cosched-bench profile on"));
+    }
+
+    #[test]
+    fn stalled_runs_become_the_processors_stall_and_leave_the_spread() {
+        let cfg = ProfileConfig::default();
+        let procs = processors(&[ExecutionProviderKind::Cpu], &cfg);
+        // Two models, each with a body alternating +-10 % around its latency and two runs in
+        // forty at 6x: four stalls of eighty runs, pooled over the processor.
+        let m = |model: &str, ms: f64| {
+            let mut runs: Vec<f64> = (0..40).map(|i| ms * if i % 2 == 0 { 0.9 } else { 1.1 }).collect();
+            runs[7] = ms * 6.0;
+            runs[30] = ms * 6.0;
+            let (mean_ms, cv) = mean_cv(&runs);
+            Measurement {
+                model: model.into(),
+                processor: "cpu".into(),
+                mean_ms,
+                cv,
+                p99_ms: ms * 6.0,
+                batch1_ms: runs,
+                batch_alpha: None,
+                batch_ms: vec![],
+                batch_stages: vec![],
+                memory_mb: 2.0,
+                max_concurrency: 1,
+                concurrency_p99_ms: vec![(1, ms * 6.0)],
+                concurrency_mean_ms: vec![(1, mean_ms)],
+            }
+        };
+        let measured = [m("a", 10.0), m("b", 1.0)];
+        assert!(measured[0].cv > 0.8, "the stalls dominate the raw spread");
+        let t = render("host", "test host", &procs, &measured, &cfg).unwrap();
+        let d = DeviceProfile::from_toml_str(&t, "x").unwrap();
+        let st = d.processors[0].stall.expect("a stall is written");
+        assert!((st.probability - 0.05).abs() < 1e-9, "{t}");
+        // Stalls at 6 over a body whose mean is 1 (in units of the median, 1.1).
+        assert!((st.factor - 6.0).abs() < 1e-3, "{t}");
+        assert!(d.processors[0].source.contains("stalls measured: 4 of 80"), "{t}");
+        let a = &d.models[0].on[0].as_ref().unwrap();
+        // The mean keeps the stalls (the format's meaning); the spread is the body's.
+        assert!((a.mean_ms - measured[0].mean_ms).abs() < 1e-3);
+        assert!(a.cv < 0.11 && a.cv > 0.09, "body cv {}", a.cv);
     }
 
     #[test]
@@ -673,6 +759,7 @@ mod tests {
             mean_ms: 40.0,
             cv: 0.1,
             p99_ms: 45.0,
+            batch1_ms: vec![40.0; 20],
             batch_alpha: Some(0.5),
             batch_ms: vec![(4, 100.0)],
             // Batch 1: 40 ms > one 33.3 ms interval; batch 4: 110 ms < 133.3 ms.
@@ -710,6 +797,7 @@ mod tests {
             mean_ms: one,
             cv: 0.1,
             p99_ms: one * 1.2,
+            batch1_ms: vec![one; 20],
             batch_alpha: None,
             batch_ms: vec![],
             batch_stages: vec![],
