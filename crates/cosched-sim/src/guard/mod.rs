@@ -476,6 +476,13 @@ impl Guard {
             .min_by(|&a, &b| obj[a].total_cmp(&obj[b]));
         let Some(best) = best else { return };
         let current = obj[self.active];
+        tracing::debug!(
+            at_s = v.at_ms / 1000.0,
+            active = %self.candidates[self.active].name,
+            best = %self.candidates[best].name,
+            regrets = ?obj,
+            "guard judgement"
+        );
         if best != self.active && (!current.is_finite() || obj[best] < current * (1.0 - self.config.margin)) {
             self.switches.push(PolicySwitch {
                 at_s: v.at_ms / 1000.0,
