@@ -10,7 +10,9 @@
 //! What the replay approximates: it starts with the requests in flight (their queue positions
 //! are not kept) and replays the arrivals of the last `window` rather than those to come, so it
 //! predicts which policy suits the recent traffic; closed-loop clients are replayed as closed
-//! loops (`guard/closed_loop.rs`), since their pace depends on the policy. It judges early
+//! loops (`guard/closed_loop.rs`), since their pace depends on the policy. A calm stretch,
+//! where several candidates replay alike, is judged again at a heavier load, because it says
+//! nothing about the burst that may follow. It judges early
 //! (`first_ms`) and again soon after a switch (`probation_ms`), because a wrong choice costs
 //! most while queues grow. It runs inline in the simulator (virtual time: deterministic runs)
 //! and on a background thread in real runs (off the dispatch path: a decision only reads the
@@ -74,6 +76,11 @@ pub struct GuardConfig {
     /// policy that collapsed in the last burst is not trusted again in the next calm stretch
     /// (3 did no better than 1 on the validation scenarios, see docs/guard.md).
     pub memory: u32,
+    /// Where several candidates score within `margin` of the best (a calm stretch: every
+    /// sensible placement does the same), the replay is also run this many times faster, and
+    /// among the tied candidates the one that copes best with it takes over if it beats the
+    /// live policy there by `margin`.
+    pub tie_stress: Option<f64>,
     /// The objective the replays are scored on.
     pub weights: ObjectiveWeights,
     /// Judge on a background thread (real runs) instead of inline (the simulator).
@@ -94,6 +101,7 @@ impl Default for GuardConfig {
             repeats: 2,
             stress: vec![1.0, 1.1, 1.5],
             memory: 1,
+            tie_stress: Some(3.0),
             weights: ObjectiveWeights::BALANCED,
             background: false,
             seed: 0x6a41,
@@ -189,6 +197,9 @@ struct Snapshot {
 struct Verdict {
     at_ms: f64,
     objectives: Option<Vec<f64>>,
+    /// Where several candidates tied, each one's ratio to the best on the replay at
+    /// [`GuardConfig::tie_stress`].
+    tie: Option<Vec<f64>>,
 }
 
 /// Serves a candidate with the guard's queue order, so that the replay orders queues as the
@@ -259,6 +270,7 @@ fn judge(s: &Snapshot, candidates: &[Candidate], order: QueueOrder, config: &Gua
     let none = Verdict {
         at_ms: s.at_ms,
         objectives: None,
+        tie: None,
     };
     let Some(t0) = s.arrivals.first().map(|a| a.arrival_ms) else {
         return none;
@@ -294,9 +306,8 @@ fn judge(s: &Snapshot, candidates: &[Candidate], order: QueueOrder, config: &Gua
             g.1.push((t, s.device.models[a.model.index()].name.clone()));
         }
     }
-    // regret[c]: candidate c's worst ratio to the best candidate over the stress loads.
-    let mut regret = vec![1.0f64; candidates.len()];
-    for &f in stress {
+    // The objective of every candidate on the replay with its arrivals `f` times as fast.
+    let replay = |f: f64| -> Option<Vec<f64>> {
         let f = f.max(1e-3);
         let streams = groups
             .iter()
@@ -325,9 +336,7 @@ fn judge(s: &Snapshot, candidates: &[Candidate], order: QueueOrder, config: &Gua
             load: None,
             streams,
         };
-        let Ok(w) = w.resolve(&s.device, None, "guard replay") else {
-            return none;
-        };
+        let w = w.resolve(&s.device, None, "guard replay").ok()?;
         let objectives: Vec<f64> = candidates
             .iter()
             .map(|c| {
@@ -340,17 +349,37 @@ fn judge(s: &Snapshot, candidates: &[Candidate], order: QueueOrder, config: &Gua
             .copied()
             .filter(|o| o.is_finite())
             .fold(f64::INFINITY, f64::min);
-        if !(best.is_finite() && best > 0.0) {
-            return none;
-        }
-        for (r, o) in regret.iter_mut().zip(&objectives) {
-            *r = r.max(if o.is_finite() { o / best } else { f64::INFINITY });
+        (best.is_finite() && best > 0.0).then(|| {
+            objectives
+                .iter()
+                .map(|o| if o.is_finite() { o / best } else { f64::INFINITY })
+                .collect()
+        })
+    };
+    // regret[c]: candidate c's worst ratio to the best candidate over the stress loads.
+    let mut regret = vec![1.0f64; candidates.len()];
+    for &f in stress {
+        let Some(ratios) = replay(f) else { return none };
+        for (r, o) in regret.iter_mut().zip(&ratios) {
+            *r = r.max(*o);
         }
     }
+    // Only where the stress loads cannot tell the live policy from the best candidate.
+    let tie = config
+        .tie_stress
+        .filter(|_| tied(&regret, config.margin))
+        .and_then(replay);
     Verdict {
         at_ms: s.at_ms,
         objectives: Some(regret),
+        tie,
     }
+}
+
+/// Whether more than one candidate scores within `margin` of the best: a calm stretch where
+/// every sensible placement does the same.
+fn tied(regret: &[f64], margin: f64) -> bool {
+    regret.iter().filter(|r| **r <= 1.0 + margin).count() > 1
 }
 
 /// A policy that delegates every decision to one of its candidates and, every period, moves
@@ -475,15 +504,29 @@ impl Guard {
             .filter(|&i| obj[i].is_finite())
             .min_by(|&a, &b| obj[a].total_cmp(&obj[b]));
         let Some(best) = best else { return };
-        let current = obj[self.active];
+        let margin = self.config.margin;
+        let active = self.active;
+        let to = match v.tie.as_ref().filter(|_| obj[active] <= obj[best] * (1.0 + margin)) {
+            // The live policy ties with the best: among the tied, the one that copes best with
+            // the heavier replay, if it beats the live policy there by the margin.
+            Some(tie) => (0..obj.len())
+                .filter(|&i| obj[i] <= obj[best] * (1.0 + margin))
+                .min_by(|&a, &b| tie[a].total_cmp(&tie[b]))
+                .filter(|&b| b != active && tie[b] < tie[active] * (1.0 - margin)),
+            None => {
+                let current = obj[active];
+                (best != active && (!current.is_finite() || obj[best] < current * (1.0 - margin))).then_some(best)
+            }
+        };
         tracing::debug!(
             at_s = v.at_ms / 1000.0,
-            active = %self.candidates[self.active].name,
+            active = %self.candidates[active].name,
             best = %self.candidates[best].name,
             regrets = ?obj,
+            tie = ?v.tie,
             "guard judgement"
         );
-        if best != self.active && (!current.is_finite() || obj[best] < current * (1.0 - self.config.margin)) {
+        if let Some(best) = to {
             self.switches.push(PolicySwitch {
                 at_s: v.at_ms / 1000.0,
                 from: self.candidates[self.active].name.clone(),
@@ -620,6 +663,61 @@ mod tests {
             reference_energy_j: 0.1,
             violated: false,
         }
+    }
+
+    fn guard_of(names: &[&'static str]) -> Guard {
+        let device = DeviceProfile::builtin("jetson-agx-orin").unwrap();
+        let candidates = names
+            .iter()
+            .map(|&name| {
+                let d = device.clone();
+                Candidate {
+                    name: name.into(),
+                    make: Arc::new(move || cosched_core::baseline(name, &d, Default::default()).unwrap()),
+                }
+            })
+            .collect();
+        Guard::new(&device, candidates, GuardConfig::default())
+    }
+
+    fn verdict(objectives: &[f64], tie: Option<&[f64]>) -> Verdict {
+        Verdict {
+            at_ms: 1000.0,
+            objectives: Some(objectives.to_vec()),
+            tie: tie.map(<[f64]>::to_vec),
+        }
+    }
+
+    #[test]
+    fn a_tie_is_broken_by_the_heavier_replay_and_only_by_a_margin() {
+        let names = ["least-slack", "fastest-only", "objective-greedy"];
+        // The stress loads cannot tell the three apart; the heavier replay prefers the second.
+        let mut g = guard_of(&names);
+        g.apply(verdict(&[1.0, 1.0, 1.01], Some(&[1.4, 1.0, 1.2])), 1000.0);
+        assert_eq!(g.active(), "fastest-only");
+        assert_eq!(g.switches.len(), 1);
+        // Within the margin there, the live policy stays.
+        let mut g = guard_of(&names);
+        g.apply(verdict(&[1.0, 1.0, 1.0], Some(&[1.02, 1.0, 1.1])), 1000.0);
+        assert_eq!(g.active(), "least-slack");
+        // A candidate outside the tie is not chosen by the heavier replay, however good there.
+        let mut g = guard_of(&names);
+        g.apply(verdict(&[1.0, 1.0, 1.2], Some(&[1.5, 1.3, 1.0])), 1000.0);
+        assert_eq!(g.active(), "fastest-only");
+        // No tie: the stress loads decide, as without the heavier replay.
+        let mut g = guard_of(&names);
+        g.apply(verdict(&[1.2, 1.0, 1.1], None), 1000.0);
+        assert_eq!(g.active(), "fastest-only");
+        let mut g = guard_of(&names);
+        g.apply(verdict(&[1.02, 1.0, 1.1], None), 1000.0);
+        assert_eq!(g.active(), "least-slack", "within the margin");
+    }
+
+    #[test]
+    fn only_a_tie_runs_the_heavier_replay() {
+        assert!(tied(&[1.0, 1.02, 1.5], 0.03));
+        assert!(!tied(&[1.0, 1.05, 1.5], 0.03));
+        assert!(!tied(&[1.0], 0.03));
     }
 
     #[test]
