@@ -208,13 +208,16 @@ impl EnergyIntegrator {
     /// This source's energy over a run of `duration_s`, or `None` if it measured no interval.
     ///
     /// Time not covered by good samples (the sensor failed at the start or the end) is filled at
-    /// the average power of the covered time, so a short outage does not read as zero watts.
+    /// the average power of the covered time, so a short outage does not read as zero watts, and
+    /// time covered past the run's end is not charged.
     pub fn energy_over(&self, duration_s: f64) -> Option<f64> {
         if self.covered_s <= 0.0 {
             return None;
         }
-        let missing = (duration_s - self.covered_s).max(0.0);
-        Some(self.joules + self.joules / self.covered_s * missing)
+        // At the mean power over the covered intervals, both ways: a run the samples did not
+        // cover in full is filled in, and one the last sample overran (the sampling thread
+        // woke late after the stop, on a loaded machine) is not charged for the overrun.
+        Some(self.joules / self.covered_s * duration_s)
     }
 }
 
@@ -525,6 +528,15 @@ mod tests {
         it.push(2.0, Ok(PowerSample::power(2.0)));
         assert_eq!(it.energy_over(3.0), Some(6.0));
         assert_eq!(EnergyIntegrator::new("none").energy_over(3.0), None);
+    }
+
+    #[test]
+    fn energy_over_does_not_charge_a_last_sample_that_overran_the_run() {
+        // A 5 W counter sampled until 1.5 s for a run that stopped at 1.0 s.
+        let mut it = EnergyIntegrator::new("late-stop");
+        it.push(0.0, Ok(PowerSample::energy(0.0, Some(100.0))));
+        it.push(1.5, Ok(PowerSample::energy(7.5, Some(100.0))));
+        assert_eq!(it.energy_over(1.0), Some(5.0));
     }
 
     #[test]
