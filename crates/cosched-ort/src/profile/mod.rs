@@ -475,8 +475,8 @@ pub fn stall_fit(measured: &[Measurement], processor: &str) -> stall::StallFit {
 
 /// The `latency_cv` to write for `m`: the spread of its runs that did not stall where its
 /// processor has a stall (the profile format's meaning: the stall adds the tail), else of all.
-fn body_cv(m: &Measurement, measured: &[Measurement]) -> f64 {
-    if stall_fit(measured, &m.processor).stall.is_some() {
+fn body_cv(m: &Measurement, processor_stalls: bool) -> f64 {
+    if processor_stalls {
         mean_cv(&stall::body(&m.batch1_ms)).1
     } else {
         m.cv
@@ -520,12 +520,17 @@ pub fn render(
         ))
     );
     let workers = config.cpu_workers.max(1);
+    // The processors that get a stall, fitted once: their models' latency_cv is the body's.
+    let mut stalling = std::collections::HashSet::new();
     for p in processors {
         let mine: Vec<&Measurement> = measured.iter().filter(|m| m.processor == p.id).collect();
         if mine.is_empty() {
             continue;
         }
         let stalls = stall_fit(measured, &p.id);
+        if stalls.stall.is_some() {
+            stalling.insert(p.id.as_str());
+        }
         let split = workers > 1 && p.ep == ExecutionProviderKind::Cpu;
         let slots = if split {
             1
@@ -602,7 +607,7 @@ pub fn render(
         }
         let _ = writeln!(t, "[model.latency_cv]");
         for m in &mine {
-            let cv = body_cv(m, measured);
+            let cv = body_cv(m, stalling.contains(m.processor.as_str()));
             for id in ids(m) {
                 let _ = writeln!(t, "{} = {:?}", key(&id), r3(cv));
             }
