@@ -170,7 +170,8 @@ pub struct PolicySwitch {
     pub from: String,
     /// The policy deciding from then on.
     pub to: String,
-    /// The objective each candidate reached on the replayed recent past (lower is better).
+    /// Each candidate's regret on the replays of the recent past: its worst ratio, over the
+    /// replayed loads, of its objective to the best candidate's (1: best; lower is better).
     pub predicted: Vec<(String, f64)>,
 }
 

@@ -58,7 +58,7 @@ pub struct GuardConfig {
     pub horizon_ms: f64,
     /// How much of the recent past is replayed, ms.
     pub window_ms: f64,
-    /// A candidate takes over only when its replayed objective is this fraction below the live
+    /// A candidate takes over only when its regret is this fraction below the live
     /// policy's.
     pub margin: f64,
     /// The recent arrivals are replayed this many times back to back: a forecast that the
@@ -192,11 +192,11 @@ struct Snapshot {
     device: DeviceProfile,
 }
 
-/// The replayed objective of every candidate (same order as the candidates); `None` when
-/// there was nothing to replay.
+/// Every candidate's regret on the replays (same order as the candidates: its worst ratio to the
+/// best candidate over the stress loads); `None` when there was nothing to replay.
 struct Verdict {
     at_ms: f64,
-    objectives: Option<Vec<f64>>,
+    regret: Option<Vec<f64>>,
     /// Where several candidates tied, each one's ratio to the best on the replay at
     /// [`GuardConfig::tie_stress`].
     tie: Option<Vec<f64>>,
@@ -269,7 +269,7 @@ fn closed_loop_streams(s: &Snapshot) -> BTreeMap<u16, ClosedStream> {
 fn judge(s: &Snapshot, candidates: &[Candidate], order: QueueOrder, config: &GuardConfig) -> Verdict {
     let none = Verdict {
         at_ms: s.at_ms,
-        objectives: None,
+        regret: None,
         tie: None,
     };
     let Some(t0) = s.arrivals.first().map(|a| a.arrival_ms) else {
@@ -371,7 +371,7 @@ fn judge(s: &Snapshot, candidates: &[Candidate], order: QueueOrder, config: &Gua
         .and_then(replay);
     Verdict {
         at_ms: s.at_ms,
-        objectives: Some(regret),
+        regret: Some(regret),
         tie,
     }
 }
@@ -379,7 +379,14 @@ fn judge(s: &Snapshot, candidates: &[Candidate], order: QueueOrder, config: &Gua
 /// Whether more than one candidate scores within `margin` of the best: a calm stretch where
 /// every sensible placement does the same.
 fn tied(regret: &[f64], margin: f64) -> bool {
-    regret.iter().filter(|r| **r <= 1.0 + margin).count() > 1
+    let best = regret.iter().copied().fold(f64::INFINITY, f64::min);
+    regret.iter().filter(|&&r| within(r, best, margin)).count() > 1
+}
+
+/// Whether a score of `r` is within `margin` of the best score `best`: the one tie rule of
+/// both the judgement (whether to run the tie replay) and the switch (among whom to break it).
+fn within(r: f64, best: f64, margin: f64) -> bool {
+    r <= best * (1.0 + margin)
 }
 
 /// A policy that delegates every decision to one of its candidates and, every period, moves
@@ -492,7 +499,7 @@ impl Guard {
     /// Move the decisions if the verdict says so; a switch puts the next judgement at most a
     /// probation after `now_ms`.
     fn apply(&mut self, v: Verdict, now_ms: f64) {
-        let Some(latest) = v.objectives else { return };
+        let Some(latest) = v.regret else { return };
         self.history.push_back(latest);
         while self.history.len() > self.config.memory.max(1) as usize {
             self.history.pop_front();
@@ -506,11 +513,11 @@ impl Guard {
         let Some(best) = best else { return };
         let margin = self.config.margin;
         let active = self.active;
-        let to = match v.tie.as_ref().filter(|_| obj[active] <= obj[best] * (1.0 + margin)) {
+        let to = match v.tie.as_ref().filter(|_| within(obj[active], obj[best], margin)) {
             // The live policy ties with the best: among the tied, the one that copes best with
             // the heavier replay, if it beats the live policy there by the margin.
             Some(tie) => (0..obj.len())
-                .filter(|&i| obj[i] <= obj[best] * (1.0 + margin))
+                .filter(|&i| within(obj[i], obj[best], margin))
                 .min_by(|&a, &b| tie[a].total_cmp(&tie[b]))
                 .filter(|&b| b != active && tie[b] < tie[active] * (1.0 - margin)),
             None => {
@@ -683,7 +690,7 @@ mod tests {
     fn verdict(objectives: &[f64], tie: Option<&[f64]>) -> Verdict {
         Verdict {
             at_ms: 1000.0,
-            objectives: Some(objectives.to_vec()),
+            regret: Some(objectives.to_vec()),
             tie: tie.map(<[f64]>::to_vec),
         }
     }
@@ -718,6 +725,10 @@ mod tests {
         assert!(tied(&[1.0, 1.02, 1.5], 0.03));
         assert!(!tied(&[1.0, 1.05, 1.5], 0.03));
         assert!(!tied(&[1.0], 0.03));
+        // Relative to the best score, as the switch reads it: no candidate need be best at
+        // every stress load, so the best regret may be above 1.
+        assert!(tied(&[1.2, 1.23, 1.5], 0.03));
+        assert!(!tied(&[1.2, 1.25, 1.5], 0.03));
     }
 
     #[test]
