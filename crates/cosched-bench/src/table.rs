@@ -1,19 +1,36 @@
 //! Human-readable report tables.
 
 use crate::inputs::Inputs;
-use cosched_core::RunReport;
+use cosched_core::{ResolvedArrival, RunReport};
 use std::fmt::Write;
 
 /// A table of one or more run reports, best objective marked.
 pub fn render(reports: &[RunReport], inputs: &Inputs) -> String {
     let mut s = String::new();
     let w = &inputs.workload;
-    let load = match w.load {
+    // A closed loop offers no rate of its own: its clients send as fast as they are served.
+    let outstanding: u32 = w
+        .streams
+        .iter()
+        .map(|s| match s.arrival {
+            ResolvedArrival::Closed { concurrency } => concurrency,
+            _ => 0,
+        })
+        .sum();
+    let open = match w.load {
         Some(l) => format!("load {:.0}% of {:.1} req/s saturation", l * 100.0, w.saturation_rps),
         None => format!(
             "{:.1} req/s offered, saturation {:.1} req/s",
             w.offered_rps, w.saturation_rps
         ),
+    };
+    let load = if outstanding == 0 {
+        open
+    } else if w.offered_rps == 0.0 {
+        // The saturation is that of the open-loop mix: none here.
+        format!("closed loops of {outstanding} outstanding only")
+    } else {
+        format!("{open}; closed loops of {outstanding} outstanding")
     };
     let r0 = &reports[0];
     let _ = writeln!(
@@ -119,7 +136,7 @@ pub fn write_switches(out: &mut impl std::io::Write, switches: &[cosched_core::P
         let predicted: Vec<String> = s.predicted.iter().map(|(n, o)| format!("{n} {o:.3}")).collect();
         writeln!(
             out,
-            "guard: at {:.1} s {} -> {} (replayed objectives: {})",
+            "guard: at {:.1} s {} -> {} (replay regret, each candidate's worst objective ratio to the best: {})",
             s.at_s,
             s.from,
             s.to,

@@ -158,6 +158,33 @@ fn compare_writes_an_svg_and_marks_the_best_policy() {
 }
 
 #[test]
+fn the_header_says_what_a_closed_loop_offers_instead_of_a_zero_rate() {
+    let header = |workload: &str| {
+        let o = bench(&[
+            "compare",
+            "--workload",
+            workload,
+            "--duration",
+            "2",
+            "--policies",
+            "fastest-only",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    };
+    // `offline` is one closed loop of 16 outstanding requests.
+    let closed = header("offline");
+    assert!(closed.contains("closed loops of 16 outstanding only"), "{closed}");
+    assert!(!closed.contains("req/s"), "{closed}");
+    let open = header("mixed-slo");
+    assert!(open.contains("req/s saturation") && !open.contains("closed"), "{open}");
+}
+
+#[test]
 fn bad_inputs_exit_2_with_one_line() {
     let dir = tmp("bad");
     let profile = dir.join("broken.toml");
