@@ -242,6 +242,16 @@ fn compare(
 }
 
 fn emit(common: &Common, reports: &[RunReport], inputs: &Inputs, as_array: bool) -> anyhow::Result<()> {
+    if reports.iter().all(|r| r.arrived == 0) {
+        // A trace that starts after a shortened window, say: the figures would be the idle
+        // board's alone.
+        tracing::warn!(
+            "no request arrived in the {:.1} s window of workload {}: the report shows an idle board \
+             (energy per inference is the idle energy)",
+            inputs.workload.duration_ms / 1000.0,
+            inputs.workload.name
+        );
+    }
     let json = if as_array {
         serde_json::to_string_pretty(reports)?
     } else {

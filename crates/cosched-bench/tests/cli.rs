@@ -185,6 +185,34 @@ fn the_header_says_what_a_closed_loop_offers_instead_of_a_zero_rate() {
 }
 
 #[test]
+fn a_run_in_which_nothing_arrives_says_so() {
+    let dir = tmp("late-trace");
+    std::fs::write(dir.join("late.csv"), "time_ms,model\n600000,resnet18\n").unwrap();
+    let workload = dir.join("late.toml");
+    std::fs::write(
+        &workload,
+        "name = \"late\"\nduration_s = 700\n[[stream]]\nname = \"a\"\narrival = \"trace\"\nfile = \"late.csv\"\nslo_factor = 3\n",
+    )
+    .unwrap();
+    // The window cut to 2 s ends long before the trace's only arrival.
+    let o = bench(&[
+        "sim",
+        "--workload",
+        workload.to_str().unwrap(),
+        "--duration",
+        "2",
+        "--policy",
+        "least-slack",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no request arrived in the 2.0 s window"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn bad_inputs_exit_2_with_one_line() {
     let dir = tmp("bad");
     let profile = dir.join("broken.toml");
