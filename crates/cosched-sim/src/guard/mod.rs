@@ -383,6 +383,12 @@ fn tied(regret: &[f64], margin: f64) -> bool {
     regret.iter().filter(|&&r| within(r, best, margin)).count() > 1
 }
 
+/// Whether a score of `r` beats the live policy's `live` by the hysteresis `margin`, the one
+/// rule of both kinds of switch (any finite score beats an infinite one).
+fn beats(r: f64, live: f64, margin: f64) -> bool {
+    r < live * (1.0 - margin)
+}
+
 /// Whether a score of `r` is within `margin` of the best score `best`: the one tie rule of
 /// both the judgement (whether to run the tie replay) and the switch (among whom to break it).
 fn within(r: f64, best: f64, margin: f64) -> bool {
@@ -519,11 +525,8 @@ impl Guard {
             Some(tie) => (0..obj.len())
                 .filter(|&i| within(obj[i], obj[best], margin))
                 .min_by(|&a, &b| tie[a].total_cmp(&tie[b]))
-                .filter(|&b| b != active && tie[b] < tie[active] * (1.0 - margin)),
-            None => {
-                let current = obj[active];
-                (best != active && (!current.is_finite() || obj[best] < current * (1.0 - margin))).then_some(best)
-            }
+                .filter(|&b| b != active && beats(tie[b], tie[active], margin)),
+            None => (best != active && beats(obj[best], obj[active], margin)).then_some(best),
         };
         tracing::debug!(
             at_s = v.at_ms / 1000.0,
@@ -718,6 +721,14 @@ mod tests {
         let mut g = guard_of(&names);
         g.apply(verdict(&[1.02, 1.0, 1.1], None), 1000.0);
         assert_eq!(g.active(), "least-slack", "within the margin");
+    }
+
+    #[test]
+    fn a_switch_needs_the_margin_and_any_finite_score_beats_a_collapsed_live_policy() {
+        assert!(beats(0.96, 1.0, 0.03));
+        assert!(!beats(0.98, 1.0, 0.03));
+        assert!(beats(50.0, f64::INFINITY, 0.03));
+        assert!(!beats(f64::INFINITY, f64::INFINITY, 0.03));
     }
 
     #[test]
