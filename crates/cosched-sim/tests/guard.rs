@@ -183,3 +183,54 @@ fn expected_service_time_matches_an_unperturbed_board_under_contention() {
         "contention shows against the isolated figure ({vs_isolated}) and not against the expected one ({vs_expected})"
     );
 }
+
+/// A growth no candidate could serve does not decide: on a steady camera load near what the
+/// board serves, the placement that is best at that load takes over, although it would collapse
+/// worst at 1.5x the load, where every policy misses most deadlines.
+#[test]
+fn a_stress_load_no_candidate_serves_does_not_decide() {
+    let device = DeviceProfile::builtin("jetson-xavier-nx").unwrap();
+    let mut toml = String::from("name = \"cameras\"\nduration_s = 10.0\n");
+    for i in 0..28 {
+        toml.push_str(&format!(
+            "[[stream]]\nname = \"cam{i}\"\nmodel = \"resnet50\"\narrival = \"periodic\"\nrate_hz = 30.0\nslo_ms = 33.3\n"
+        ));
+    }
+    let w = Workload::from_toml_str(&toml, "cameras", None).unwrap();
+    let w = w.resolve(&device, None, "cameras").unwrap();
+    let run = |stress_bound: Option<f64>| {
+        let config = GuardConfig {
+            stress_bound,
+            ..GuardConfig::default()
+        };
+        let cands = vec![
+            candidate("objective-greedy", &device),
+            candidate("fastest-only", &device),
+        ];
+        let mut g = Guard::new(&device, cands, config);
+        let r = simulate(&device, &w, &mut g, &SimConfig::with_seed(3));
+        assert_eq!(r.arrived, r.completed + r.unfinished);
+        r
+    };
+    let bounded = run(GuardConfig::default().stress_bound);
+    let unbounded = run(None);
+    let to = |r: &cosched_core::RunReport| r.policy_switches.first().map(|s| s.to.clone());
+    assert_eq!(
+        to(&bounded).as_deref(),
+        Some("fastest-only"),
+        "{:?}",
+        bounded.policy_switches
+    );
+    assert_eq!(
+        to(&unbounded),
+        None,
+        "the premise: 1.5x decides: {:?}",
+        unbounded.policy_switches
+    );
+    assert!(
+        bounded.objective < unbounded.objective * 0.9,
+        "{} vs {}",
+        bounded.objective,
+        unbounded.objective
+    );
+}

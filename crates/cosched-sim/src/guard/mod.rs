@@ -72,6 +72,12 @@ pub struct GuardConfig {
     /// tells the policies that are only marginally stable at the recent load, whose backlog
     /// grows too slowly for a 10 s replay at that load to show it, from those that keep up.
     pub stress: Vec<f64>,
+    /// A stress load counts only where its best candidate's objective is at most this many
+    /// times the best at the smallest stress factor. A load that no candidate serves ranks the
+    /// policies by how they fail, and a steady load near saturation (cameras at a fixed frame
+    /// rate) would otherwise go to whichever fails least at a growth that never comes, over
+    /// the placement that is best at the load there is (docs/guard.md).
+    pub stress_bound: Option<f64>,
     /// A candidate's score is its worst regret over this many recent judgements, so that a
     /// policy that collapsed in the last burst is not trusted again in the next calm stretch
     /// (3 did no better than 1 on the validation scenarios, see docs/guard.md).
@@ -100,6 +106,7 @@ impl Default for GuardConfig {
             margin: 0.03,
             repeats: 2,
             stress: vec![1.0, 1.1, 1.5],
+            stress_bound: Some(2.0),
             memory: 1,
             tie_stress: Some(3.0),
             weights: ObjectiveWeights::BALANCED,
@@ -307,7 +314,7 @@ fn judge(s: &Snapshot, candidates: &[Candidate], order: QueueOrder, config: &Gua
         }
     }
     // The objective of every candidate on the replay with its arrivals `f` times as fast.
-    let replay = |f: f64| -> Option<Vec<f64>> {
+    let replay = |f: f64| -> Option<(f64, Vec<f64>)> {
         let f = f.max(1e-3);
         let streams = groups
             .iter()
@@ -350,25 +357,48 @@ fn judge(s: &Snapshot, candidates: &[Candidate], order: QueueOrder, config: &Gua
             .filter(|o| o.is_finite())
             .fold(f64::INFINITY, f64::min);
         (best.is_finite() && best > 0.0).then(|| {
-            objectives
+            let ratios = objectives
                 .iter()
                 .map(|o| if o.is_finite() { o / best } else { f64::INFINITY })
-                .collect()
+                .collect();
+            (best, ratios)
         })
     };
-    // regret[c]: candidate c's worst ratio to the best candidate over the stress loads.
-    let mut regret = vec![1.0f64; candidates.len()];
+    let mut replays = Vec::with_capacity(stress.len());
     for &f in stress {
-        let Some(ratios) = replay(f) else { return none };
-        for (r, o) in regret.iter_mut().zip(&ratios) {
-            *r = r.max(*o);
+        let Some((best, ratios)) = replay(f) else { return none };
+        replays.push((f, best, ratios));
+    }
+    // The best objective at the recent load (the smallest factor), the yardstick of the others.
+    let calm_best = replays
+        .iter()
+        .min_by(|a, b| a.0.total_cmp(&b.0))
+        .map_or(f64::INFINITY, |r| r.1);
+    // regret[c]: candidate c's worst ratio to the best candidate over the stress loads that
+    // some candidate still serves.
+    let mut regret = vec![1.0f64; candidates.len()];
+    for (f, best, ratios) in &replays {
+        let counts = config.stress_bound.is_none_or(|b| *best <= b * calm_best);
+        tracing::trace!(
+            at_s = s.at_ms / 1000.0,
+            stress = f,
+            best,
+            counts,
+            ?ratios,
+            "guard replay"
+        );
+        if counts {
+            for (r, o) in regret.iter_mut().zip(ratios) {
+                *r = r.max(*o);
+            }
         }
     }
     // Only where the stress loads cannot tell the live policy from the best candidate.
     let tie = config
         .tie_stress
         .filter(|_| tied(&regret, config.margin))
-        .and_then(replay);
+        .and_then(replay)
+        .map(|(_, ratios)| ratios);
     Verdict {
         at_ms: s.at_ms,
         regret: Some(regret),
