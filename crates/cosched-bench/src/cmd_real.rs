@@ -333,7 +333,7 @@ fn used_models(inputs: &Inputs) -> Vec<String> {
     for s in &inputs.workload.streams {
         match (s.model, &s.arrival) {
             (Some(m), _) => used[m.index()] = true,
-            (None, cosched_core::ResolvedArrival::Trace { events }) => {
+            (None, cosched_core::ResolvedArrival::Trace { events, .. }) => {
                 for (_, m) in events.iter() {
                     used[m.index()] = true;
                 }

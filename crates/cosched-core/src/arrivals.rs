@@ -39,6 +39,7 @@ enum Gen {
     Closed,
     Trace {
         events: Arc<Vec<(f64, ModelId)>>,
+        repeat_ms: Option<f64>,
         next: usize,
     },
 }
@@ -83,8 +84,9 @@ impl StreamArrivals {
                 }
             }
             ResolvedArrival::Closed { .. } => Gen::Closed,
-            ResolvedArrival::Trace { events } => Gen::Trace {
+            ResolvedArrival::Trace { events, repeat_ms } => Gen::Trace {
                 events: events.clone(),
+                repeat_ms: repeat_ms.filter(|p| *p > 0.0),
                 next: 0,
             },
         };
@@ -137,8 +139,18 @@ impl StreamArrivals {
                 }
             }
             Gen::Closed => return None,
-            Gen::Trace { events, next } => {
-                let &(t, m) = events.get(*next)?;
+            Gen::Trace {
+                events,
+                repeat_ms,
+                next,
+            } => {
+                let (t, m) = match repeat_ms {
+                    None => *events.get(*next)?,
+                    Some(period) => {
+                        let (t, m) = *events.get(*next % events.len().max(1))?;
+                        (t + (*next / events.len()) as f64 * *period, m)
+                    }
+                };
                 *next += 1;
                 (t, Some(m))
             }

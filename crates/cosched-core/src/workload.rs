@@ -468,6 +468,10 @@ pub enum ResolvedArrival {
     Trace {
         /// `(arrival ms, model)`, sorted.
         events: Arc<Vec<(f64, ModelId)>>,
+        /// The events repeat every this many ms: a trace compressed by a load above its own
+        /// rate covers only part of the run, and is repeated so that the run offers the load it
+        /// reports rather than one burst and then silence. `None`: played once.
+        repeat_ms: Option<f64>,
     },
 }
 
@@ -578,7 +582,10 @@ impl Workload {
                         })?;
                         out.push((*t, id));
                     }
-                    ResolvedArrival::Trace { events: Arc::new(out) }
+                    ResolvedArrival::Trace {
+                        events: Arc::new(out),
+                        repeat_ms: None,
+                    }
                 }
             };
             streams.push(ResolvedStream {
@@ -595,7 +602,7 @@ impl Workload {
                 continue;
             };
             match &r.arrival {
-                ResolvedArrival::Trace { events } => {
+                ResolvedArrival::Trace { events, .. } => {
                     for (_, m) in events.iter().take_while(|(t, _)| *t < self.duration_s * 1000.0) {
                         per_model[m.index()] += 1.0 / self.duration_s;
                     }
@@ -627,8 +634,19 @@ impl Workload {
                         rate_per_ms[1] *= scale;
                     }
                     ResolvedArrival::Closed { .. } => {}
-                    ResolvedArrival::Trace { events } => {
-                        *events = Arc::new(events.iter().map(|&(t, m)| (t / scale, m)).collect());
+                    ResolvedArrival::Trace { events, repeat_ms } => {
+                        // Compressed, the window's rows end before the run does: they repeat,
+                        // one window (compressed) apart, so that the load holds to the end.
+                        let window_ms = self.duration_s * 1000.0;
+                        let compressed = scale > 1.0;
+                        *events = Arc::new(
+                            events
+                                .iter()
+                                .take_while(|(t, _)| !compressed || *t < window_ms)
+                                .map(|&(t, m)| (t / scale, m))
+                                .collect(),
+                        );
+                        *repeat_ms = compressed.then_some(window_ms / scale);
                     }
                 }
             }

@@ -863,7 +863,7 @@ fn a_valid_trace_is_read_sorted_and_scaled() {
     assert_eq!(w.streams[0].arrival.mean_rate_hz(2.0), Some(1.5));
     let d = device();
     let r = w.resolve(&d, None, "trace.toml").unwrap();
-    let ResolvedArrival::Trace { events } = &r.streams[0].arrival else {
+    let ResolvedArrival::Trace { events, .. } = &r.streams[0].arrival else {
         panic!()
     };
     assert_eq!(
@@ -875,12 +875,67 @@ fn a_valid_trace_is_read_sorted_and_scaled() {
     let r = w.resolve(&d, Some(0.5), "trace.toml").unwrap();
     let want = 0.5 * r.saturation_rps;
     assert!((r.offered_rps - want).abs() <= 1e-9 * want);
-    let ResolvedArrival::Trace { events } = &r.streams[0].arrival else {
+    let ResolvedArrival::Trace { events, .. } = &r.streams[0].arrival else {
         panic!()
     };
     let scale = want / 1.5;
     assert!((events[0].0 - 100.0 / scale).abs() < 1e-9 * 100.0);
     assert!((events[2].0 - 300.0 / scale).abs() < 1e-9 * 300.0);
+}
+
+/// Every arrival `arrival` yields in a run of `duration_ms`, in order.
+fn arrivals_of(arrival: &ResolvedArrival, duration_ms: f64) -> Vec<(f64, Option<ModelId>)> {
+    let mut s = cosched_core::arrivals::StreamArrivals::new(arrival, 1, 0);
+    let mut out: Vec<(f64, Option<ModelId>)> = s.first(duration_ms).into_iter().collect();
+    while let Some(next) = out.last().and_then(|&(t, _)| s.next_after(t, duration_ms)) {
+        out.push(next);
+    }
+    out
+}
+
+#[test]
+fn a_trace_compressed_by_a_load_repeats_to_the_end_of_the_run_at_that_load() {
+    let dir = TempDir::new("repeat");
+    // Three rows in a 2 s window, and one past it (never arrives, and must not repeat).
+    let wl = write_trace_workload(&dir, Some("100,a\n200.5,a\n300,b\n2500,b\n"));
+    let w = Workload::from_file(&wl).unwrap();
+    let d = device();
+    let r = w.resolve(&d, Some(0.5), "trace.toml").unwrap();
+    let got = arrivals_of(&r.streams[0].arrival, r.duration_ms);
+    // The run offers what it reports, to the end: not one burst and then silence.
+    let offered = r.offered_rps * r.duration_ms / 1000.0;
+    assert!(
+        (got.len() as f64 - offered).abs() <= 3.0,
+        "{} arrivals in the run, {offered} offered",
+        got.len()
+    );
+    let last = got.last().unwrap().0;
+    assert!(
+        last > 0.9 * r.duration_ms,
+        "the last arrival at {last} ms of {}",
+        r.duration_ms
+    );
+    assert!(got.windows(2).all(|p| p[0].0 <= p[1].0), "in order");
+    // Each repetition is the window's rows, compressed, in their order: a, a, b.
+    let models: Vec<u16> = got.iter().map(|(_, m)| m.unwrap().0).collect();
+    assert!(models.chunks(3).all(|c| c == &[0, 0, 1][..c.len()]), "{models:?}");
+    // A trace faster than the load is stretched, not repeated: its rows past the run's end
+    // never arrive.
+    let rows = (4.0 * r.saturation_rps * 2.0).ceil() as usize;
+    let dense: String = (0..rows)
+        .map(|i| format!("{},a\n", i as f64 * 2000.0 / rows as f64))
+        .collect();
+    let wl = write_trace_workload(&dir, Some(&dense));
+    let r = Workload::from_file(&wl)
+        .unwrap()
+        .resolve(&d, Some(0.5), "trace.toml")
+        .unwrap();
+    let ResolvedArrival::Trace { repeat_ms, .. } = &r.streams[0].arrival else {
+        panic!()
+    };
+    assert_eq!(*repeat_ms, None);
+    let n = arrivals_of(&r.streams[0].arrival, r.duration_ms).len();
+    assert!(n < rows / 4 + 2, "{n} of {rows} rows arrived");
 }
 
 #[test]

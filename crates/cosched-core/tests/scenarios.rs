@@ -226,10 +226,20 @@ fn a_trace_cut_by_a_shorter_window_counts_only_the_rows_inside_it() {
     assert!((rate - inside / 10.0).abs() < 1e-9, "{rate} vs {}", inside / 10.0);
     // And load scaling uses that rate: times are divided by load x saturation / rate.
     let r = short.resolve(&d, Some(0.5), "short").unwrap();
-    let cosched_core::ResolvedArrival::Trace { events: scaled } = &r.streams[0].arrival else {
+    let cosched_core::ResolvedArrival::Trace {
+        events: scaled,
+        repeat_ms,
+    } = &r.streams[0].arrival
+    else {
         unreachable!()
     };
     let scale = 0.5 * r.saturation_rps / (inside / 10.0);
-    let (t0, t1) = (events[events.len() / 2].0, scaled[events.len() / 2].0);
+    let mid = inside as usize / 2;
+    let (t0, t1) = (events[mid].0, scaled[mid].0);
     assert!((t1 - t0 / scale).abs() < 1e-9 * t0.max(1.0), "{t1} vs {}", t0 / scale);
+    // Compressed, only the window's rows are kept, and they repeat one compressed window apart.
+    assert!(scale > 1.0, "a generated trace is far below half the saturation");
+    assert_eq!(scaled.len(), inside as usize);
+    let period = repeat_ms.expect("a compressed trace repeats");
+    assert!((period - 10_000.0 / scale).abs() < 1e-9 * period, "{period}");
 }
