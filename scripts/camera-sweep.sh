@@ -6,6 +6,7 @@
 #
 #   scripts/camera-sweep.sh [DEVICE] [MODEL] [POLICIES]
 #   DURATION_S=10 SEED=3 STEP=2 MAX=70 scripts/camera-sweep.sh jetson-xavier-nx resnet50
+#   BENCH=path/to/cosched-bench scripts/camera-sweep.sh   # another build, side by side
 set -euo pipefail
 cd "$(dirname "$0")/.."
 device="${1:-jetson-xavier-nx}"
@@ -15,8 +16,8 @@ duration="${DURATION_S:-10}"
 seed="${SEED:-3}"
 step="${STEP:-2}"
 max="${MAX:-70}"
-cargo build --release -q -p cosched-bench
-bench=target/release/cosched-bench
+[ -n "${BENCH:-}" ] || cargo build --release -q -p cosched-bench
+bench="${BENCH:-target/release/cosched-bench}"
 dir="$(mktemp -d)"
 trap 'rm -rf "$dir"' EXIT
 for ((n = step; n <= max; n += step)); do

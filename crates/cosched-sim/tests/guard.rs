@@ -49,10 +49,15 @@ fn a_guard_leaves_a_poor_policy_for_a_better_one_and_says_when() {
         good.objective < poor.objective,
         "the premise: least-slack beats round-robin here"
     );
+    // Judged by time only here; the early judgement of a dense run has its own test.
+    let by_time = GuardConfig {
+        first_arrivals: None,
+        ..GuardConfig::default()
+    };
     let mut g = Guard::new(
         &device,
         vec![candidate("round-robin", &device), candidate("least-slack", &device)],
-        GuardConfig::default(),
+        by_time.clone(),
     );
     let r = simulate(&device, &w, &mut g, &config);
     assert_eq!(r.arrived, r.completed + r.unfinished, "every arrival counted once");
@@ -75,10 +80,48 @@ fn a_guard_leaves_a_poor_policy_for_a_better_one_and_says_when() {
     let mut g2 = Guard::new(
         &device,
         vec![candidate("round-robin", &device), candidate("least-slack", &device)],
-        GuardConfig::default(),
+        by_time,
     );
     let again = simulate(&device, &w, &mut g2, &config);
     assert_eq!(again, r);
+}
+
+/// A dense run is judged once it has placed `first_arrivals` requests, before `first_ms`: a
+/// poor start costs by the decision, not by the second.
+#[test]
+fn a_dense_run_is_judged_after_its_first_placements_not_its_first_second() {
+    let (device, w) = setup();
+    let config = SimConfig::with_seed(4);
+    let run = |first_arrivals| {
+        let mut g = Guard::new(
+            &device,
+            vec![candidate("round-robin", &device), candidate("least-slack", &device)],
+            GuardConfig {
+                first_arrivals,
+                ..GuardConfig::default()
+            },
+        );
+        simulate(&device, &w, &mut g, &config)
+    };
+    let (early, late) = (run(Some(256)), run(None));
+    let rate = early.arrived as f64 / 30.0;
+    assert!(rate > 1000.0, "the premise: a dense run ({rate:.0} requests/s)");
+    let at = |r: &cosched_core::RunReport| r.policy_switches.first().expect("the guard switches").at_s;
+    // The 256th arrival comes about 256 / rate seconds in.
+    let want = 256.0 / rate;
+    assert!(
+        at(&early) > 0.5 * want && at(&early) < 2.0 * want,
+        "switched at {} s, the 256th arrival at about {want:.3} s",
+        at(&early)
+    );
+    assert!((at(&late) - 1.0).abs() < 0.1, "by time only: {}", at(&late));
+    assert_eq!(early.arrived, early.completed + early.unfinished);
+    assert!(
+        early.objective < late.objective,
+        "leaving round-robin earlier should pay: {} vs {}",
+        early.objective,
+        late.objective
+    );
 }
 
 #[test]
@@ -109,6 +152,7 @@ fn after_a_switch_the_next_judgement_comes_after_the_probation() {
     let config = GuardConfig {
         period_ms: 5_000.0,
         first_ms: 2_000.0,
+        first_arrivals: None,
         probation_ms: 700.0,
         // Any difference moves the decisions, so that switches are frequent.
         margin: 0.0,

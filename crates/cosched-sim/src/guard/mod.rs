@@ -13,8 +13,8 @@
 //! loops (`guard/closed_loop.rs`), since their pace depends on the policy. A calm stretch,
 //! where several candidates replay alike, is judged again at a heavier load, because it says
 //! nothing about the burst that may follow. It judges early
-//! (`first_ms`) and again soon after a switch (`probation_ms`), because a wrong choice costs
-//! most while queues grow. It runs inline in the simulator (virtual time: deterministic runs)
+//! (`first_ms`, or sooner once a dense run has placed `first_arrivals` requests) and again soon
+//! after a switch (`probation_ms`), because a wrong choice costs most while queues grow. It runs inline in the simulator (virtual time: deterministic runs)
 //! and on a background thread in real runs (off the dispatch path: a decision only reads the
 //! verdict).
 
@@ -50,6 +50,11 @@ pub struct GuardConfig {
     /// Time of the first judgement, ms: the policy a run starts with is judged early, on
     /// little history, because a wrong start costs a whole `period` of growing queues.
     pub first_ms: f64,
+    /// A run that has placed this many requests before `first_ms` is also judged then, and
+    /// again at `first_ms`: what a wrong start costs grows with the decisions made under it,
+    /// not with the time (a trace at 1,800 requests/s places 1,800 before the first second).
+    /// `None`: only by time.
+    pub first_arrivals: Option<u32>,
     /// After a switch, the next judgement comes this soon (ms), so that a switch made on a
     /// calm stretch is undone before the queues it lets grow cost the rest of the run.
     pub probation_ms: f64,
@@ -100,6 +105,7 @@ impl Default for GuardConfig {
         GuardConfig {
             period_ms: 5_000.0,
             first_ms: 1_000.0,
+            first_arrivals: Some(256),
             probation_ms: 1_000.0,
             horizon_ms: 10_000.0,
             window_ms: 10_000.0,
@@ -442,6 +448,10 @@ pub struct Guard {
     done: HashMap<u64, f64>,
     last_request: Option<RequestId>,
     next_judgement_ms: f64,
+    /// Requests placed since the run started, and whether the early judgement
+    /// ([`GuardConfig::first_arrivals`]) is still to come.
+    placed: u64,
+    early_pending: bool,
     measured: Measured,
     switches: Vec<PolicySwitch>,
     history: VecDeque<Vec<f64>>,
@@ -482,6 +492,8 @@ impl Guard {
             active: 0,
             order,
             next_judgement_ms: config.first_ms,
+            placed: 0,
+            early_pending: config.first_arrivals.is_some(),
             measured: Measured::new(device),
             recent: VecDeque::new(),
             in_flight: HashMap::new(),
@@ -602,6 +614,7 @@ impl Policy for Guard {
                 slo_ms: r.slo_ms,
                 done_ms: f64::INFINITY,
             };
+            self.placed += 1;
             self.recent.push_back(seen);
             self.in_flight.insert(r.id.0, seen);
             while self
@@ -619,8 +632,17 @@ impl Policy for Guard {
                 self.apply(v, now);
             }
         }
-        if now >= self.next_judgement_ms {
-            self.next_judgement_ms = now + self.config.period_ms;
+        let early = self.early_pending
+            && now < self.config.first_ms
+            && self.config.first_arrivals.is_some_and(|n| self.placed >= u64::from(n));
+        if early || now >= self.next_judgement_ms {
+            self.early_pending = false;
+            // After the early judgement, the one at `first_ms` still comes.
+            self.next_judgement_ms = if early {
+                self.config.first_ms
+            } else {
+                now + self.config.period_ms
+            };
             // A request that failed never reports an outcome: forget it after a window.
             let horizon = now - self.config.window_ms;
             self.in_flight.retain(|_, a| a.arrival_ms >= horizon);
@@ -670,6 +692,8 @@ impl Policy for Guard {
         self.done.clear();
         self.last_request = None;
         self.next_judgement_ms = self.config.first_ms;
+        self.placed = 0;
+        self.early_pending = self.config.first_arrivals.is_some();
         self.measured = Measured::new(&self.device);
         self.switches.clear();
         self.history.clear();
