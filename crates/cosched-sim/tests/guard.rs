@@ -104,7 +104,7 @@ fn a_dense_run_is_judged_after_its_first_placements_not_its_first_second() {
         simulate(&device, &w, &mut g, &config)
     };
     let (early, late) = (run(Some(256)), run(None));
-    let rate = early.arrived as f64 / 30.0;
+    let rate = early.arrived as f64 / (w.duration_ms / 1000.0);
     assert!(rate > 1000.0, "the premise: a dense run ({rate:.0} requests/s)");
     let at = |r: &cosched_core::RunReport| r.policy_switches.first().expect("the guard switches").at_s;
     // The 256th arrival comes about 256 / rate seconds in.

@@ -12,11 +12,11 @@
 //! predicts which policy suits the recent traffic; closed-loop clients are replayed as closed
 //! loops (`guard/closed_loop.rs`), since their pace depends on the policy. A calm stretch,
 //! where several candidates replay alike, is judged again at a heavier load, because it says
-//! nothing about the burst that may follow. It judges early
-//! (`first_ms`, or sooner once a dense run has placed `first_arrivals` requests) and again soon
-//! after a switch (`probation_ms`), because a wrong choice costs most while queues grow. It runs inline in the simulator (virtual time: deterministic runs)
-//! and on a background thread in real runs (off the dispatch path: a decision only reads the
-//! verdict).
+//! nothing about the burst that may follow. It judges early (`first_ms`, or sooner once a dense
+//! run has placed `first_arrivals` requests) and again soon after a switch (`probation_ms`),
+//! because a wrong choice costs most while queues grow. It runs inline in the simulator
+//! (virtual time: deterministic runs) and on a background thread in real runs (off the dispatch
+//! path: a decision only reads the verdict).
 
 mod closed_loop;
 
