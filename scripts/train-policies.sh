@@ -10,10 +10,6 @@
 #   scripts/train-policies.sh host-cpu   # only the policies of one device
 #
 # Then `scripts/evaluate-policies.sh` rebuilds the table in README.md.
-#
-# The policies in policies/ were trained at commit f2858f5, before a trace compressed by a load
-# repeated to the end of the run (docs/training.md); at a later commit this script trains on the
-# repeating traces and gives other weights.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -p cosched-bench
