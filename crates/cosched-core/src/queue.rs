@@ -89,6 +89,43 @@ impl<T: Queued> PolicyQueue<T> {
         }
     }
 
+    /// The order requests are taken in.
+    pub fn order(&self) -> QueueOrder {
+        match self {
+            PolicyQueue::Fifo(_) => QueueOrder::Fifo,
+            PolicyQueue::Slack(_) => QueueOrder::LeastSlackFirst,
+        }
+    }
+
+    /// Take the waiting requests in `order` from now on. A policy may change its order in the
+    /// middle of a run (the run-time guard handing the decisions to a candidate that orders its
+    /// queues otherwise); first come first served then means by request id, which increases
+    /// in arrival order.
+    ///
+    /// ```
+    /// use cosched_core::{ModelId, Pending, PolicyQueue, QueueOrder, StreamId};
+    /// let mut q = PolicyQueue::new(QueueOrder::Fifo);
+    /// q.push(Pending::new(0, ModelId(0), StreamId(0), 0.0, 50.0));
+    /// q.push(Pending::new(1, ModelId(0), StreamId(0), 0.0, 10.0));
+    /// q.set_order(QueueOrder::LeastSlackFirst);
+    /// assert_eq!(q.peek().unwrap().id, 1);
+    /// q.set_order(QueueOrder::Fifo);
+    /// assert_eq!(q.pop().unwrap().id, 0);
+    /// ```
+    pub fn set_order(&mut self, order: QueueOrder) {
+        if self.order() == order {
+            return;
+        }
+        let mut waiting = self.drain_all();
+        if order == QueueOrder::Fifo {
+            waiting.sort_by_key(|r| r.pending().id);
+        }
+        *self = PolicyQueue::new(order);
+        for r in waiting {
+            self.push(r);
+        }
+    }
+
     /// Requests waiting.
     pub fn len(&self) -> usize {
         match self {

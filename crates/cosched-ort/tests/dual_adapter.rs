@@ -90,10 +90,13 @@ struct Log {
     outcomes: Vec<Outcome>,
 }
 
-/// A policy that records everything through a shared log.
+/// A policy that records everything through a shared log; with `alternate`, its queue order
+/// changes every that many decisions (as the run-time guard's does when it switches).
 struct Recording {
     inner: Box<dyn Policy>,
     log: Arc<Mutex<Log>>,
+    alternate: Option<usize>,
+    decisions: usize,
 }
 
 impl Policy for Recording {
@@ -103,6 +106,7 @@ impl Policy for Recording {
     fn decide(&mut self, obs: &Observation) -> Action {
         let a = self.inner.decide(obs);
         self.log.lock().unwrap().decisions.push((obs.clone(), a));
+        self.decisions += 1;
         a
     }
     fn observe(&mut self, outcome: &Outcome) {
@@ -110,20 +114,31 @@ impl Policy for Recording {
         self.inner.observe(outcome);
     }
     fn queue_order(&self) -> QueueOrder {
-        self.inner.queue_order()
+        match self.alternate {
+            Some(k) if (self.decisions / k) % 2 == 1 => QueueOrder::LeastSlackFirst,
+            Some(_) => QueueOrder::Fifo,
+            None => self.inner.queue_order(),
+        }
     }
     fn reset(&mut self, seed: u64) {
         self.inner.reset(seed);
     }
 }
 
+/// `name`, recorded; `name/alternating` changes its queue order every 50 decisions.
 fn recording(name: &str, dev: &DeviceProfile) -> (Box<dyn Policy>, Arc<Mutex<Log>>) {
     let log = Arc::new(Mutex::new(Log::default()));
-    let inner = baseline(name, dev, Default::default()).expect("baseline");
+    let (base, alternate) = match name.strip_suffix("/alternating") {
+        Some(base) => (base, Some(50)),
+        None => (name, None),
+    };
+    let inner = baseline(base, dev, Default::default()).expect("baseline");
     (
         Box::new(Recording {
             inner,
             log: log.clone(),
+            alternate,
+            decisions: 0,
         }),
         log,
     )
@@ -270,7 +285,14 @@ fn simulator_and_executor_make_the_same_decisions_and_outcomes() {
         .expect("workload")
         .resolve(&dev, Some(0.7), "dual.toml")
         .expect("resolves");
-    for name in ["earliest-finish", "least-slack", "objective-greedy", "random"] {
+    // The last one changes its queue order mid-run, as the guard's does when it switches.
+    for name in [
+        "earliest-finish",
+        "least-slack",
+        "objective-greedy",
+        "random",
+        "earliest-finish/alternating",
+    ] {
         let (mut sim_policy, sim_log) = recording(name, &dev);
         let config = SimConfig {
             drain_ms: Some(60_000.0),

@@ -215,28 +215,6 @@ struct Verdict {
     tie: Option<Vec<f64>>,
 }
 
-/// Serves a candidate with the guard's queue order, so that the replay orders queues as the
-/// live run does (the queue order is fixed when a run starts).
-struct WithOrder(Box<dyn Policy>, QueueOrder);
-
-impl Policy for WithOrder {
-    fn name(&self) -> &str {
-        self.0.name()
-    }
-    fn decide(&mut self, obs: &Observation) -> Action {
-        self.0.decide(obs)
-    }
-    fn observe(&mut self, outcome: &Outcome) {
-        self.0.observe(outcome)
-    }
-    fn queue_order(&self) -> QueueOrder {
-        self.1
-    }
-    fn reset(&mut self, seed: u64) {
-        self.0.reset(seed)
-    }
-}
-
 /// One stream of a replay: its deadline and its `(time ms, model name)` events.
 type ReplayStream = (f64, Vec<(f64, String)>);
 
@@ -279,7 +257,7 @@ fn closed_loop_streams(s: &Snapshot) -> BTreeMap<u16, ClosedStream> {
 }
 
 /// Replay `s` under every candidate.
-fn judge(s: &Snapshot, candidates: &[Candidate], order: QueueOrder, config: &GuardConfig) -> Verdict {
+fn judge(s: &Snapshot, candidates: &[Candidate], config: &GuardConfig) -> Verdict {
     let none = Verdict {
         at_ms: s.at_ms,
         regret: None,
@@ -353,8 +331,8 @@ fn judge(s: &Snapshot, candidates: &[Candidate], order: QueueOrder, config: &Gua
         let objectives: Vec<f64> = candidates
             .iter()
             .map(|c| {
-                let mut p = WithOrder((c.make)(), order);
-                simulate(&s.device, &w, &mut p, &sim).objective
+                let mut p = (c.make)();
+                simulate(&s.device, &w, p.as_mut(), &sim).objective
             })
             .collect();
         let best = objectives
@@ -440,7 +418,6 @@ pub struct Guard {
     candidates: Vec<Candidate>,
     live: Vec<Box<dyn Policy>>,
     active: usize,
-    order: QueueOrder,
     config: GuardConfig,
     recent: VecDeque<Seen>,
     in_flight: HashMap<u64, Seen>,
@@ -460,14 +437,14 @@ pub struct Guard {
 
 impl Guard {
     /// A guard over `candidates`; the first one decides until a replay shows another doing
-    /// better (it is also the one whose queue order the run uses).
+    /// better. The queues follow the live candidate's order, so a switch also moves what is
+    /// waiting into the new candidate's order.
     ///
     /// # Panics
     /// With no candidate.
     pub fn new(device: &DeviceProfile, candidates: Vec<Candidate>, config: GuardConfig) -> Guard {
         assert!(!candidates.is_empty(), "a guard needs at least one candidate");
         let live: Vec<Box<dyn Policy>> = candidates.iter().map(|c| (c.make)()).collect();
-        let order = live[0].queue_order();
         let background = config.background.then(|| {
             let (snap_tx, snap_rx) = crossbeam_channel::bounded::<Snapshot>(1);
             let (verdict_tx, verdict_rx) = crossbeam_channel::bounded::<Verdict>(1);
@@ -476,7 +453,7 @@ impl Guard {
             let spawned = std::thread::Builder::new().name("cosched-guard".into()).spawn(move || {
                 // Ends when the guard (the sender) is dropped.
                 for s in snap_rx {
-                    if verdict_tx.send(judge(&s, &cands, order, &cfg)).is_err() {
+                    if verdict_tx.send(judge(&s, &cands, &cfg)).is_err() {
                         break;
                     }
                 }
@@ -490,7 +467,6 @@ impl Guard {
             name: format!("guard({})", candidates[0].name),
             device: device.clone(),
             active: 0,
-            order,
             next_judgement_ms: config.first_ms,
             placed: 0,
             early_pending: config.first_arrivals.is_some(),
@@ -652,12 +628,12 @@ impl Policy for Guard {
                     // A judgement still running: skip this one rather than queue behind it.
                     Ok(()) | Err(TrySendError::Full(_)) => {}
                     Err(TrySendError::Disconnected(s)) => {
-                        let v = judge(&s, &self.candidates, self.order, &self.config);
+                        let v = judge(&s, &self.candidates, &self.config);
                         self.apply(v, now);
                     }
                 },
                 None => {
-                    let v = judge(&snap, &self.candidates, self.order, &self.config);
+                    let v = judge(&snap, &self.candidates, &self.config);
                     self.apply(v, now);
                 }
             }
@@ -679,7 +655,7 @@ impl Policy for Guard {
     }
 
     fn queue_order(&self) -> QueueOrder {
-        self.order
+        self.live[self.active].queue_order()
     }
 
     fn reset(&mut self, seed: u64) {

@@ -182,6 +182,12 @@ impl Simulator {
         self.next_id += 1;
     }
 
+    /// Take queued requests in `order` from now on (a policy may change its order mid-run, see
+    /// [`Dispatcher::set_queue_order`]).
+    pub fn set_queue_order(&mut self, order: QueueOrder) {
+        self.dispatch.set_queue_order(order);
+    }
+
     /// Place the request of the last [`Simulator::next_decision`]. An invalid action is
     /// replaced by the earliest-finish valid processor and counted in the report. Does nothing
     /// when no request is waiting.
@@ -379,6 +385,7 @@ pub fn simulate_with_progress(
     let mut n = 0u64;
     while let Some(obs) = sim.next_decision() {
         let action = policy.decide(obs);
+        sim.set_queue_order(policy.queue_order());
         sim.dispatch(action);
         for o in sim.take_outcomes() {
             policy.observe(&o);
