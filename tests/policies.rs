@@ -25,10 +25,32 @@ fn drl_runs_guarded_under_its_own_name() {
     let drl = run("drl");
     assert_eq!(drl.policy, "drl:balanced");
     assert!(!drl.policy_switches.is_empty(), "the guard never moved the decisions");
+    // It also replays the learned policy with first-come-first-served queues (its own order
+    // is least slack first).
+    let replayed: Vec<&str> = drl.policy_switches[0]
+        .predicted
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert_eq!(replayed[..2], ["drl:balanced", "fifo:drl:balanced"], "{replayed:?}");
     let mut guarded = run("guard:drl");
     assert_eq!(guarded.policy, "guard(drl:balanced)");
     guarded.policy = drl.policy.clone();
     assert_eq!(guarded, drl, "drl and guard:drl decide alike");
+}
+
+/// `fifo:P` is P's placements with first-come-first-served queues (the guard replays the
+/// learned policy so too: `drl_runs_guarded_under_its_own_name`).
+#[test]
+fn fifo_runs_a_policy_first_come_first_served() {
+    let device = DeviceProfile::builtin("jetson-agx-orin").unwrap();
+    let p = resolve_policy("fifo:least-slack", &device, ObjectiveWeights::BALANCED).unwrap();
+    assert_eq!(p.name(), "fifo:least-slack");
+    assert_eq!(p.queue_order(), cosched::QueueOrder::Fifo);
+    let ls = resolve_policy("least-slack", &device, ObjectiveWeights::BALANCED).unwrap();
+    assert_eq!(ls.queue_order(), cosched::QueueOrder::LeastSlackFirst);
+    // Same placements, another order: the two runs differ.
+    assert_ne!(run("fifo:least-slack").objective, run("least-slack").objective);
 }
 
 #[test]

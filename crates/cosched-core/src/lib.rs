@@ -25,6 +25,7 @@ pub mod ids;
 pub mod metrics;
 pub mod objective;
 pub mod observation;
+pub mod ordering;
 pub mod policy;
 pub mod profile_fit;
 pub mod queue;
