@@ -76,7 +76,6 @@ pub struct Dispatcher<R> {
     device: Arc<DeviceProfile>,
     power: Arc<DeviceProfile>,
     lanes: Vec<Lane<R>>,
-    order: QueueOrder,
     estimator: LatencyEstimator,
     obs: Observation,
     batchable: Vec<bool>,
@@ -133,7 +132,6 @@ impl<R: Queued> Dispatcher<R> {
                 .map(|m| device.reference_energy_j(ModelId(m as u16)))
                 .collect(),
             lanes,
-            order,
             device,
             power,
             saturation_rps,
@@ -208,17 +206,9 @@ impl<R: Queued> Dispatcher<R> {
     /// decisions to a candidate that orders its queues otherwise); nothing is done while it
     /// stays the same.
     pub fn set_queue_order(&mut self, order: QueueOrder) {
-        if order != self.order {
-            self.order = order;
-            for lane in &mut self.lanes {
-                lane.queue.set_order(order);
-            }
+        for lane in &mut self.lanes {
+            lane.queue.set_order(order);
         }
-    }
-
-    /// The order queued requests are taken in.
-    pub fn queue_order(&self) -> QueueOrder {
-        self.order
     }
 
     /// The last observation built.

@@ -81,8 +81,7 @@ pub(super) fn submit(
             });
         }
         let action = st_ref.policy.decide(st_ref.dispatch.observation());
-        let order = st_ref.policy.queue_order();
-        st_ref.dispatch.set_queue_order(order);
+        st_ref.dispatch.set_queue_order(st_ref.policy.queue_order());
         let placement = st_ref.dispatch.resolve(action).expect("checked above");
         if placement.replaced {
             st_ref.stats.invalid_actions += 1;
