@@ -110,6 +110,12 @@ fn dispatch_overhead(c: &mut Criterion) {
         if p99 < 50.0 { "met" } else { "MISSED" }
     );
     println!(
+        "dispatch_overhead: added latency quantiles (us): {}",
+        [0.9, 0.95, 0.98, 0.99, 0.995, 0.999]
+            .map(|q| format!("p{}: {:.1}", q * 100.0, quantile(&added, q)))
+            .join(", ")
+    );
+    println!(
         "dispatch_overhead: executor minus direct, p50 {:.1} us p99 {:.1} us",
         quantile(&t_exec, 0.5) - quantile(&t_direct, 0.5),
         quantile(&t_exec, 0.99) - quantile(&t_direct, 0.99)

@@ -15,7 +15,7 @@ use ndarray::ArrayD;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What the fake does, shared by its sessions so that a test can change it while running.
 #[derive(Default)]
@@ -234,6 +234,40 @@ fn shutdown_cancelling_answers_queued_and_running_requests_once() {
         );
     }
     assert_eq!(exec.stats().outstanding, 0);
+}
+
+/// A ticket waits for the completion, not for the dispatcher's estimate of it: it sleeps until
+/// shortly before the expected finish, and must still wake at once when the inference is far
+/// quicker than the profile says, and keep waiting when it is far slower.
+#[test]
+fn a_ticket_returns_with_the_completion_whatever_the_estimate() {
+    let x = || vec![ArrayD::from_elem(vec![1, 4], 1.0)];
+    // The profile says 3 s, the inference takes 2 ms.
+    let slow_profile = device(&[("cpu-a", "cpu", 1)], &[("fake", 3000.0)]);
+    let script = Script {
+        delay: Duration::from_millis(2),
+        ..Script::default()
+    };
+    let (exec, _) = start(&slow_profile, script).expect("executor");
+    let t0 = Instant::now();
+    let c = exec.submit(ModelId(0), x()).expect("accepted").wait();
+    assert!(c.result.is_ok(), "{:?}", c.result);
+    assert!(
+        t0.elapsed() < Duration::from_millis(1000),
+        "waited {:?} for a 2 ms inference estimated at 3 s",
+        t0.elapsed()
+    );
+    // The profile says 0.1 ms, the inference takes 30 ms.
+    let fast_profile = device(&[("cpu-a", "cpu", 1)], &[("fake", 0.1)]);
+    let script = Script {
+        delay: Duration::from_millis(30),
+        ..Script::default()
+    };
+    let (exec, _) = start(&fast_profile, script).expect("executor");
+    let t0 = Instant::now();
+    let c = exec.submit(ModelId(0), x()).expect("accepted").wait();
+    assert_eq!(c.result.expect("outputs")[0], ArrayD::from_elem(vec![1, 4], 2.0));
+    assert!(t0.elapsed() >= Duration::from_millis(30));
 }
 
 #[test]

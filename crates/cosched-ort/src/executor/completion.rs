@@ -6,7 +6,7 @@ use cosched_core::{ModelId, ProcessorId, RequestId, StreamId};
 use crossbeam_channel::{Receiver, Sender};
 use ndarray::ArrayD;
 use std::panic::AssertUnwindSafe;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The result of one accepted request, delivered exactly once.
 #[derive(Debug, Clone)]
@@ -44,14 +44,20 @@ impl Completion {
     }
 }
 
-/// How long [`Ticket::wait`] spins before sleeping.
+/// How long [`Ticket::wait`] polls past the expected finish before sleeping.
 pub const TICKET_SPIN: Duration = Duration::from_micros(100);
+
+/// The longest [`Ticket::wait`] polls in all; a request expected later than this sleeps until
+/// shortly before its expected finish first.
+pub const TICKET_SPIN_MAX: Duration = Duration::from_millis(1);
 
 /// Receives the completion of one request.
 #[derive(Debug)]
 pub struct Ticket {
     pub(super) id: RequestId,
     pub(super) rx: Receiver<Completion>,
+    /// When the dispatcher expected it to finish (estimated wait plus service time).
+    pub(super) expected: Instant,
 }
 
 impl Ticket {
@@ -60,11 +66,25 @@ impl Ticket {
         self.id
     }
 
-    /// Wait for the completion (polling for up to [`TICKET_SPIN`] first, see [`recv_spin`],
-    /// which saves a thread wake-up on short inferences).
+    /// Wait for the completion.
+    ///
+    /// Polls (see [`recv_spin`]) until [`TICKET_SPIN`] past the request's expected finish, at
+    /// most [`TICKET_SPIN_MAX`], and sleeps before that if the finish is further away. A fixed
+    /// poll window shorter than the inference made the waiter sleep whenever an inference ran a
+    /// little long, and waking a sleeping thread on another core was most of the dispatch
+    /// overhead's 1 % tail (`benches/dispatch_overhead.rs`).
     pub fn wait(self) -> Completion {
+        let now = Instant::now();
+        let poll_from = self.expected.checked_sub(TICKET_SPIN).unwrap_or(now);
+        if poll_from > now + TICKET_SPIN_MAX {
+            if let Ok(c) = self.rx.recv_deadline(poll_from) {
+                return c;
+            }
+        }
+        let now = Instant::now();
+        let spin = (self.expected.saturating_duration_since(now) + TICKET_SPIN).min(TICKET_SPIN_MAX);
         // The executor always answers (see `Req::drop`), so the channel never closes empty.
-        recv_spin(&self.rx, TICKET_SPIN).expect("the executor answers every accepted request")
+        recv_spin(&self.rx, spin).expect("the executor answers every accepted request")
     }
 
     /// Wait at most `timeout`; `Err(self)` if it has not completed by then.

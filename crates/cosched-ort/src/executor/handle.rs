@@ -10,7 +10,7 @@ use crate::error::SubmitError;
 use cosched_core::{DeviceProfile, ModelId, ProcessorId, ProfileFit, RequestId, StreamId};
 use std::sync::atomic::Ordering as AtomicOrdering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The real executor. See the module docs.
 pub struct Executor {
@@ -61,8 +61,21 @@ impl Executor {
         inputs: Inputs,
     ) -> Result<Ticket, SubmitError> {
         let (tx, rx) = crossbeam_channel::bounded(1);
-        let id = self.submit_with_reply(model, stream, slo_ms, inputs, Reply::Channel(tx))?;
-        Ok(Ticket { id, rx })
+        let submitted = Instant::now();
+        let accepted = submit(
+            &self.shared,
+            model,
+            stream,
+            slo_ms,
+            Arc::new(inputs),
+            Reply::Channel(tx),
+        )?;
+        let expected = submitted + Duration::from_secs_f64(accepted.est_finish_ms.clamp(0.0, 3.6e6) / 1000.0);
+        Ok(Ticket {
+            id: accepted.id,
+            rx,
+            expected,
+        })
     }
 
     /// Submit and have `reply` receive the completion (exactly once) instead of a ticket. If
@@ -90,7 +103,7 @@ impl Executor {
         inputs: Arc<Inputs>,
         reply: Reply,
     ) -> Result<RequestId, SubmitError> {
-        submit(&self.shared, model, stream, slo_ms, inputs, reply)
+        submit(&self.shared, model, stream, slo_ms, inputs, reply).map(|a| a.id)
     }
 
     /// A handle that submits from another thread, e.g. from a completion callback, so that a

@@ -26,8 +26,15 @@ impl Submitter {
         inputs: Arc<Inputs>,
         reply: Reply,
     ) -> Result<RequestId, SubmitError> {
-        submit(&self.shared, model, stream, slo_ms, inputs, reply)
+        submit(&self.shared, model, stream, slo_ms, inputs, reply).map(|a| a.id)
     }
+}
+
+/// An accepted request: its id, and when the dispatcher expects it to finish.
+pub(super) struct Accepted {
+    pub(super) id: RequestId,
+    /// The placement's estimated wait plus service time, ms from submission.
+    pub(super) est_finish_ms: f64,
 }
 
 pub(super) fn submit(
@@ -37,7 +44,7 @@ pub(super) fn submit(
     slo_ms: f64,
     inputs: Arc<Inputs>,
     reply: Reply,
-) -> Result<RequestId, SubmitError> {
+) -> Result<Accepted, SubmitError> {
     let info = sh.models.get(model.index()).and_then(|m| m.as_ref()).ok_or_else(|| {
         SubmitError::UnknownModel(
             sh.device
@@ -105,8 +112,12 @@ pub(super) fn submit(
         }
         st_ref.stats.accepted += 1;
         st_ref.stats.outstanding += 1;
+        let est_finish_ms = st_ref.dispatch.observation().processors[p.index()].est_finish_ms();
         enqueue(sh, st_ref, &placement, req);
-        return Ok(RequestId(id));
+        return Ok(Accepted {
+            id: RequestId(id),
+            est_finish_ms,
+        });
     }
 }
 
