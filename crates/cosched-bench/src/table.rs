@@ -136,7 +136,7 @@ pub fn write_switches(out: &mut impl std::io::Write, switches: &[cosched_core::P
         let predicted: Vec<String> = s.predicted.iter().map(|(n, o)| format!("{n} {o:.3}")).collect();
         writeln!(
             out,
-            "guard: at {:.1} s {} -> {} (replay regret, each candidate's worst objective ratio to the best: {})",
+            "guard: at {:.1} s {} -> {} (replay scores, lower is better: {})",
             s.at_s,
             s.from,
             s.to,

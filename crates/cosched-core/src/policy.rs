@@ -170,8 +170,9 @@ pub struct PolicySwitch {
     pub from: String,
     /// The policy deciding from then on.
     pub to: String,
-    /// Each candidate's regret on the replays of the recent past: its worst ratio, over the
-    /// replayed loads, of its objective to the best candidate's (1: best; lower is better).
+    /// Each candidate's score on the replays of the recent past, from its objective's ratio to
+    /// the best candidate's at the recent load and at the heavier loads (lower is better; the
+    /// guard's configuration says how the loads combine).
     pub predicted: Vec<(String, f64)>,
 }
 
