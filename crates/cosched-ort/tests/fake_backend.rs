@@ -241,33 +241,31 @@ fn shutdown_cancelling_answers_queued_and_running_requests_once() {
 /// quicker than the profile says, and keep waiting when it is far slower.
 #[test]
 fn a_ticket_returns_with_the_completion_whatever_the_estimate() {
-    let x = || vec![ArrayD::from_elem(vec![1, 4], 1.0)];
-    // The profile says 3 s, the inference takes 2 ms.
-    let slow_profile = device(&[("cpu-a", "cpu", 1)], &[("fake", 3000.0)]);
-    let script = Script {
-        delay: Duration::from_millis(2),
-        ..Script::default()
+    // One request on a profile that says `profiled_ms` while the inference takes `delay`:
+    // its completion and how long `wait` took.
+    let one = |profiled_ms: f64, delay: Duration| {
+        let profile = device(&[("cpu-a", "cpu", 1)], &[("fake", profiled_ms)]);
+        let script = Script {
+            delay,
+            ..Script::default()
+        };
+        let (exec, _) = start(&profile, script).expect("executor");
+        let t0 = Instant::now();
+        let c = exec
+            .submit(ModelId(0), vec![ArrayD::from_elem(vec![1, 4], 1.0)])
+            .expect("accepted")
+            .wait();
+        (c, t0.elapsed())
     };
-    let (exec, _) = start(&slow_profile, script).expect("executor");
-    let t0 = Instant::now();
-    let c = exec.submit(ModelId(0), x()).expect("accepted").wait();
+    let (c, waited) = one(3000.0, Duration::from_millis(2));
     assert!(c.result.is_ok(), "{:?}", c.result);
     assert!(
-        t0.elapsed() < Duration::from_millis(1000),
-        "waited {:?} for a 2 ms inference estimated at 3 s",
-        t0.elapsed()
+        waited < Duration::from_millis(1000),
+        "waited {waited:?} for a 2 ms inference estimated at 3 s"
     );
-    // The profile says 0.1 ms, the inference takes 30 ms.
-    let fast_profile = device(&[("cpu-a", "cpu", 1)], &[("fake", 0.1)]);
-    let script = Script {
-        delay: Duration::from_millis(30),
-        ..Script::default()
-    };
-    let (exec, _) = start(&fast_profile, script).expect("executor");
-    let t0 = Instant::now();
-    let c = exec.submit(ModelId(0), x()).expect("accepted").wait();
+    let (c, waited) = one(0.1, Duration::from_millis(30));
     assert_eq!(c.result.expect("outputs")[0], ArrayD::from_elem(vec![1, 4], 2.0));
-    assert!(t0.elapsed() >= Duration::from_millis(30));
+    assert!(waited >= Duration::from_millis(30));
 }
 
 #[test]
