@@ -361,14 +361,13 @@ fn judge(s: &Snapshot, candidates: &[Candidate], config: &GuardConfig) -> Verdic
         let Some((best, ratios)) = replay(f) else { return none };
         replays.push((f, best, ratios));
     }
-    // The best objective at the recent load (the smallest factor), the yardstick of the others.
-    let calm_best = replays
+    // The recent load is the smallest factor; its best objective is the yardstick of the others.
+    let (calm_factor, calm_best) = replays
         .iter()
         .min_by(|a, b| a.0.total_cmp(&b.0))
-        .map_or(f64::INFINITY, |r| r.1);
+        .map_or((f64::INFINITY, f64::INFINITY), |r| (r.0, r.1));
     // recent[c], growth[c]: candidate c's worst ratio to the best candidate at the recent load
     // and over the growth loads that some candidate still serves.
-    let calm_factor = replays.iter().map(|r| r.0).fold(f64::INFINITY, f64::min);
     let mut recent = vec![1.0f64; candidates.len()];
     let mut growth = vec![1.0f64; candidates.len()];
     for (f, best, ratios) in &replays {
