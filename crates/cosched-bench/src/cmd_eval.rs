@@ -95,6 +95,10 @@ struct Case {
     baselines: std::collections::BTreeMap<String, f64>,
     /// What the policy's batching and hedging did (mean batch over the seeds, hedges summed).
     policy_actions: ActionStats,
+    /// How many times the run-time guard moved the decisions to another candidate (mean over
+    /// the seeds; 0 for an unguarded policy): a guard that keeps switching between two close
+    /// candidates pays a judgement after each switch.
+    policy_switches: f64,
 }
 
 /// Run the matrix and print (and optionally write) the table.
@@ -174,6 +178,7 @@ pub fn evaluate(args: EvalArgs) -> anyhow::Result<()> {
                 // Objectives per seed, one row per seed, one column per name.
                 let mut per_seed: Vec<Vec<f64>> = Vec::with_capacity(args.seeds.len());
                 let mut policy_actions = ActionStats::default();
+                let mut policy_switches = 0.0;
                 for &seed in &args.seeds {
                     let config = SimConfig {
                         weights,
@@ -188,6 +193,7 @@ pub fn evaluate(args: EvalArgs) -> anyhow::Result<()> {
                     if let Some(r) = reports.last() {
                         policy_actions.mean_batch += r.actions.mean_batch / n_seeds;
                         policy_actions.add_hedges(&r.actions);
+                        policy_switches += r.policy_switches.len() as f64 / n_seeds;
                     }
                 }
                 let (policy_objective, baselines) = sums.split_last().expect("names is never empty");
@@ -212,6 +218,7 @@ pub fn evaluate(args: EvalArgs) -> anyhow::Result<()> {
                     ),
                     baselines: names.iter().cloned().zip(baselines.iter().copied()).collect(),
                     policy_actions,
+                    policy_switches,
                 });
                 bar.inc(1);
             }
@@ -327,6 +334,16 @@ fn markdown(policy: &str, cases: &[Case], seeds: &[u64]) -> String {
         let _ = writeln!(
             s,
             "- {policy}: mean batch {batch:.2}; hedges sent {sent} (answered by the copy {won}, losing copies run {ran}, cancelled {cancelled})"
+        );
+    }
+    let switches = cases.iter().map(|c| c.policy_switches).sum::<f64>();
+    if switches > 0.0 {
+        let most = cases.iter().map(|c| c.policy_switches).fold(0.0, f64::max);
+        let _ = writeln!(
+            s,
+            "- guard switches: {switches:.0} over {} cases ({:.1} per case, at most {most:.0} in one)",
+            cases.len(),
+            switches / cases.len().max(1) as f64
         );
     }
     if let Some(w) = all.worst {

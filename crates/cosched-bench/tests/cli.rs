@@ -397,6 +397,7 @@ fn evaluating_a_baseline_never_beats_the_best_baseline_and_ties_with_itself() {
         let imp = c["improvement"].as_f64().unwrap();
         // least-slack is one of the baselines: the best of them is at least as good.
         assert!(imp <= 0.0, "{c}");
+        assert_eq!(c["policy_switches"], 0.0, "an unguarded policy never switches: {c}");
         if c["best_baseline"] == "least-slack" {
             // The same schedule: exactly a tie, never "worse beyond noise".
             assert_eq!(imp, 0.0, "{c}");
@@ -405,6 +406,39 @@ fn evaluating_a_baseline_never_beats_the_best_baseline_and_ties_with_itself() {
     }
     let table = std::fs::read_to_string(&md).unwrap();
     assert!(table.contains("worse beyond noise") && table.contains("no worse than the best baseline (within 1%)"));
+}
+
+#[test]
+fn evaluate_counts_the_guards_switches() {
+    // The guard leaves the learned policy for objective-greedy after its first 256 placements
+    // here (README's example), so the case has at least one switch, and the summary says so.
+    let dir = tmp("evaluate-switches");
+    let json = dir.join("e.json");
+    let o = bench(&[
+        "evaluate",
+        "--policy",
+        "drl",
+        "--devices",
+        "jetson-agx-orin",
+        "--workloads",
+        "camera-pipeline",
+        "--loads",
+        "0.95",
+        "--seeds",
+        "1",
+        "--duration",
+        "1",
+        "--baselines",
+        "least-slack",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let cases: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let switches = cases[0]["policy_switches"].as_f64().unwrap();
+    assert!(switches >= 1.0, "{cases}");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("guard switches: "), "{stdout}");
 }
 
 #[test]
