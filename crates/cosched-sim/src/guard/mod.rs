@@ -566,7 +566,7 @@ impl Guard {
             // the one that copes best with the heavier replay, if it beats the live policy there
             // by the margin. A tied candidate that scores worse is left out: once it is live,
             // its replays show it a little further behind, and the rule without a tie hands
-            // the run straight back (two scales, one margin: fifteen switches where one does).
+            // the run straight back: two scales read against one margin.
             Some(tie) => (0..obj.len())
                 .filter(|&i| within(obj[i], obj[best], margin) && obj[i] <= obj[active])
                 .min_by(|&a, &b| tie[a].total_cmp(&tie[b]))
