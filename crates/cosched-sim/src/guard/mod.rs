@@ -566,9 +566,10 @@ impl Guard {
             // the one that copes best with the heavier replay, if it beats the live policy there
             // by the margin. A tied candidate that scores worse is left out: once it is live,
             // its replays show it a little further behind, and the rule without a tie hands
-            // the run straight back: two scales read against one margin.
+            // the run straight back: two scales read against one margin. (A candidate that
+            // scores no worse than the live policy is tied with the best, as the live one is.)
             Some(tie) => (0..obj.len())
-                .filter(|&i| within(obj[i], obj[best], margin) && obj[i] <= obj[active])
+                .filter(|&i| obj[i] <= obj[active])
                 .min_by(|&a, &b| tie[a].total_cmp(&tie[b]))
                 .filter(|&b| b != active && beats(tie[b], tie[active], margin)),
             None => (best != active && beats(obj[best], obj[active], margin)).then_some(best),
