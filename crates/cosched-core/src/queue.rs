@@ -44,7 +44,7 @@ impl Queued for Pending {
 /// q.push(Pending::new(1, ModelId(0), StreamId(0), 0.0, 10.0));
 /// assert_eq!(q.pop().unwrap().id, 1);
 /// ```
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum PolicyQueue<T> {
     /// First come, first served.
     Fifo(VecDeque<T>),
@@ -53,7 +53,7 @@ pub enum PolicyQueue<T> {
 }
 
 /// A request keyed for the least-slack heap.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct SlackKeyed<T> {
     key: f64,
     req: T,

@@ -54,7 +54,7 @@ pub struct Step {
 /// }
 /// assert!(steps > 50);
 /// ```
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct SimEnv {
     device: DeviceProfile,
     workload: ResolvedWorkload,

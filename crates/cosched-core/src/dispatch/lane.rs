@@ -21,7 +21,7 @@ pub struct SlotState {
 }
 
 /// One processor's scheduling state.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Lane<R> {
     pub(super) queue: PolicyQueue<R>,
     pub(super) slots: Vec<SlotState>,

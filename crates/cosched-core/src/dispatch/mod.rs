@@ -71,7 +71,7 @@ impl Placement {
 pub const SMOOTHING_MS: f64 = 1000.0;
 
 /// The shared scheduler state machine (see the [module docs](self)).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Dispatcher<R> {
     device: Arc<DeviceProfile>,
     power: Arc<DeviceProfile>,

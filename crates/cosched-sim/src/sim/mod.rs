@@ -19,7 +19,7 @@ use world::{EventKind, World};
 ///
 /// Drive it with [`Simulator::next_decision`] and [`Simulator::dispatch`] (what [`simulate`]
 /// and [`SimEnv`](crate::SimEnv) do), then call [`Simulator::finish`].
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Simulator {
     dispatch: Dispatcher<Pending>,
     world: World,

@@ -9,7 +9,7 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
 
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub(super) struct Slot {
     pub(super) batch: Vec<Pending>,
     pub(super) start_ms: f64,
@@ -74,7 +74,7 @@ struct Service {
 }
 
 /// The board as it really is, and virtual time's events.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) struct World {
     truth: Arc<DeviceProfile>,
     pub(super) events: BinaryHeap<Event>,
