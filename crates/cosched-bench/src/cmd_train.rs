@@ -3,7 +3,7 @@
 use crate::inputs::BadInput;
 use clap::Args;
 use cosched_core::{DeviceProfile, ObjectiveWeights, Workload};
-use cosched_rl::{save_policy, train_restarts, Manifest, PriorForm, RlError, TrainBackend, TrainConfig};
+use cosched_rl::{save_policy, train_restarts, Manifest, PriorForm, RlError, TrainBackend, TrainConfig, TrainMethod};
 use std::path::PathBuf;
 
 /// Arguments of `cosched-bench train`.
@@ -84,6 +84,17 @@ pub struct TrainArgs {
     /// times U(1 - P, 1 + P) (default 0.35).
     #[arg(long)]
     perturb: Option<f64>,
+    /// How the policy is learned: dqn (Double DQN corrections to the prior, per processor) or
+    /// rules (the network chooses among placement rules, learned from rollouts of each rule in
+    /// copies of the simulator; experimental, docs/training.md).
+    #[arg(long, default_value = "dqn")]
+    method: String,
+    /// With --method rules: placements between two sampled decisions (default 8).
+    #[arg(long)]
+    rollout_every: Option<u64>,
+    /// With --method rules: placements a rollout counts (default 100).
+    #[arg(long)]
+    rollout_horizon: Option<usize>,
 }
 
 /// `SEED:COUNT` of a scenario family, or `None` for the keyword `off`.
@@ -113,6 +124,24 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         .ok_or_else(|| BadInput(format!("--backend: expected flex or wgpu, got \"{}\"", args.backend)))?;
     let mut cfg = TrainConfig::new(device);
     cfg.backend = backend;
+    cfg.method = TrainMethod::parse(&args.method)
+        .ok_or_else(|| BadInput(format!("--method: expected dqn or rules, got \"{}\"", args.method)))?;
+    if let TrainMethod::Rules { every, horizon } = &mut cfg.method {
+        if let Some(e) = args.rollout_every {
+            if e == 0 {
+                return Err(BadInput("--rollout-every: must be positive".into()).into());
+            }
+            *every = e;
+        }
+        if let Some(h) = args.rollout_horizon {
+            if !(1..=100_000).contains(&h) {
+                return Err(BadInput(format!("--rollout-horizon: must be 1-100000 placements, got {h}")).into());
+            }
+            *horizon = h;
+        }
+    } else if args.rollout_every.is_some() || args.rollout_horizon.is_some() {
+        return Err(BadInput("--rollout-every and --rollout-horizon need --method rules".into()).into());
+    }
     if args.prior != "auto" {
         let form = PriorForm::parse(&args.prior).ok_or_else(|| {
             BadInput(format!(
@@ -200,7 +229,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     cfg.checkpoint_dir = Some(checkpoint.clone());
     cfg.resume_from = args.resume.then(|| checkpoint.clone());
     let command = format!(
-        "cosched-bench train --device {} --objective {} --steps {} --seed {} --restarts {} --hidden {} --gamma {} --learning-rate {} --prior {} --train-scenarios {} --scenario-fraction {} --validation {} --eval-duration {} --max-case-regression {} --perturb {}{}",
+        "cosched-bench train --device {} --objective {} --steps {} --seed {} --restarts {} --hidden {} --gamma {} --learning-rate {} --prior {} --train-scenarios {} --scenario-fraction {} --validation {} --eval-duration {} --max-case-regression {} --perturb {} --method {}{}",
         cfg.device.name,
         args.objective,
         args.steps,
@@ -216,6 +245,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         cfg.eval_duration_s,
         cfg.max_case_regression,
         cfg.perturb,
+        match cfg.method {
+            TrainMethod::Rules { every, horizon } => format!("rules --rollout-every {every} --rollout-horizon {horizon}"),
+            TrainMethod::Dqn => "dqn".into(),
+        },
         if args.workloads.is_empty() {
             String::new()
         } else {

@@ -259,6 +259,50 @@ fn train_removes_its_checkpoint_when_done_and_refuses_a_damaged_one() {
         "no checkpoint",
     );
     assert_bad_input(&bench(&[&args[..], &["--prior", "fastest"]].concat()), "--prior");
+    assert_bad_input(&bench(&[&args[..], &["--method", "sarsa"]].concat()), "--method");
+    assert_bad_input(
+        &bench(&[&args[..], &["--rollout-horizon", "50"]].concat()),
+        "--rollout-horizon",
+    );
+    assert_bad_input(
+        &bench(&[&args[..], &["--method", "rules", "--rollout-every", "0"]].concat()),
+        "--rollout-every",
+    );
+    // A policy over rules trains, names its rules, and runs wherever a policy file does.
+    let rules = dir.join("rules.policy");
+    let o = bench(&[
+        "train",
+        "--device",
+        "jetson-orin-nano",
+        "--out",
+        rules.to_str().unwrap(),
+        "--method",
+        "rules",
+        "--steps",
+        "4000",
+        "--restarts",
+        "1",
+        "--eval-every",
+        "4000",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let manifest = std::fs::read_to_string(rules.join("manifest.toml")).unwrap();
+    assert!(
+        manifest.contains("rules = [") && manifest.contains("--method rules"),
+        "{manifest}"
+    );
+    let o = bench(&[
+        "sim",
+        "--device",
+        "jetson-orin-nano",
+        "--workload",
+        "camera-pipeline",
+        "--policy",
+        rules.to_str().unwrap(),
+        "--json",
+        dir.join("rules-sim.json").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     // A finished run leaves its policy and removes its checkpoint.
     let o = bench(&[&args[..], &["--steps", "10000"]].concat());
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));

@@ -318,6 +318,11 @@ impl Policy for FineTuned {
         }
         let action = self.live.decide(&calibrated);
         self.calibrated = Some(calibrated);
+        // A policy whose outputs are rules (`crate::options`) has no per-processor value to
+        // correct online: it decides on the calibrated estimates and learns nothing here.
+        if !self.live.network().options().is_empty() {
+            return action;
+        }
         let a = action.processor.index();
         let profiled_j_per_ms = obs
             .processors

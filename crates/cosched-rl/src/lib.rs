@@ -72,6 +72,13 @@
 //!   and a validation family, the kept weights beat the prior on held-out scenarios. Where no
 //!   weights qualify (some boards, some seeds), the shipped policy is the prior itself, and
 //!   its manifest says so (`best_step = 0`).
+//! - **A second method, over rules (experimental).** With [`TrainMethod::Rules`] the network
+//!   does not correct the prior per processor: it chooses which placement rule handles the next
+//!   stretch of requests ([`options`]), and learns each rule's gain over the prior from rollouts
+//!   of every rule in copies of the simulator ([`rollout`]). Double DQN's per-placement
+//!   corrections cannot learn the largest losses of the prior, which come from a placement (the
+//!   GPU only, batching) that pays only when every request follows it. The shipped policies are
+//!   still DQN's: docs/training.md has what each method earned on the validation family.
 //! - **Fast deployment.** The trained weights are exported to [`PlainMlp`], a forward in plain
 //!   Rust over preallocated buffers (a test checks it against burn's within 1e-5); deciding
 //!   never allocates and never touches the disk.
@@ -96,9 +103,11 @@ mod error;
 pub mod features;
 pub mod finetune;
 pub mod net;
+pub mod options;
 pub mod plain;
 mod policy;
 pub mod policy_file;
+pub mod rollout;
 pub mod train;
 
 pub use checkpoint::{load_checkpoint, save_checkpoint, Checkpoint, CheckpointState};
@@ -108,4 +117,6 @@ pub use finetune::{FineTuneConfig, FineTuned};
 pub use plain::PlainMlp;
 pub use policy::DrlPolicy;
 pub use policy_file::{device_hash, load_policy, load_policy_files, save_policy, Manifest};
-pub use train::{train, train_restarts, TrainBackend, TrainConfig, TrainProgress, TrainedPolicy, HELD_OUT_WORKLOADS};
+pub use train::{
+    train, train_restarts, TrainBackend, TrainConfig, TrainMethod, TrainProgress, TrainedPolicy, HELD_OUT_WORKLOADS,
+};

@@ -114,6 +114,7 @@ impl QNet {
             prior_energy: 0.0,
             prior_violation: 0.0,
             prior_form: Default::default(),
+            options: Vec::new(),
         }
     }
 

@@ -3,6 +3,7 @@
 //! this one is a few dot products (a test proves both agree within 1e-5).
 
 use crate::features::{is_candidate, PriorForm};
+use crate::options::Rule;
 use cosched_core::ObjectiveWeights;
 
 /// A dueling MLP: two ReLU hidden layers, a value head and an advantage head;
@@ -29,6 +30,9 @@ pub struct PlainMlp {
     pub(crate) prior_violation: f32,
     /// The rule the network's output is added to.
     pub(crate) prior_form: PriorForm,
+    /// Empty: the network's outputs are processors. Otherwise they are these rules
+    /// ([`crate::options`]), one output each, and the chosen rule places the request.
+    pub(crate) options: Vec<Rule>,
 }
 
 /// `out = relu?(x W + b)` for `W` stored `[x.len()][out.len()]`.
@@ -159,6 +163,18 @@ impl PlainMlp {
     /// The rule the network's output is added to.
     pub fn prior_form(&self) -> PriorForm {
         self.prior_form
+    }
+
+    /// Make the outputs choose among `rules` rather than processors (one output per rule:
+    /// the network must have as many outputs as rules).
+    pub fn set_options(&mut self, rules: Vec<Rule>) {
+        assert_eq!(rules.len(), self.actions, "one output per rule");
+        self.options = rules;
+    }
+
+    /// The rules the outputs choose among; empty when they choose processors.
+    pub fn options(&self) -> &[Rule] {
+        &self.options
     }
 
     /// All weights, for checksums in tests.

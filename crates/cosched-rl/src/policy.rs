@@ -1,6 +1,7 @@
 //! The deployed policy: a [`Policy`] that decides with the plain forward, without allocating.
 
 use crate::features::{candidates, MAX_PROCESSORS, NOT_CANDIDATE};
+use crate::options::{Held, Rule, RULE_MARGIN};
 use crate::plain::PlainMlp;
 use cosched_core::{Action, ActionSpace, Observation, Policy, ProcessorId, QueueOrder};
 
@@ -21,6 +22,7 @@ pub struct DrlPolicy {
     q: Vec<f32>,
     prior: Vec<f32>,
     action_space: Option<ActionSpace>,
+    held: Held,
 }
 
 impl DrlPolicy {
@@ -36,6 +38,7 @@ impl DrlPolicy {
             net,
             n_models,
             action_space: None,
+            held: Held::default(),
         }
     }
 
@@ -93,6 +96,26 @@ impl Policy for DrlPolicy {
     }
 
     fn decide(&mut self, obs: &Observation) -> Action {
+        if !self.net.options.is_empty() {
+            let DrlPolicy {
+                net,
+                x,
+                scratch,
+                q,
+                prior,
+                held,
+                ..
+            } = self;
+            let rule = held.next(|| {
+                obs.encode(x);
+                choose_rule(net, obs, x, scratch, q, prior).map_or(0, |(o, _)| o)
+            });
+            let (energy_w, violation_w) = net.prior_weights();
+            let p = net.options[rule]
+                .place(obs, net.prior_form(), energy_w, violation_w)
+                .unwrap_or(0);
+            return Action::to(ProcessorId(p as u16));
+        }
         obs.encode(&mut self.x);
         let a = choose(&self.net, obs, &self.x, &mut self.scratch, &mut self.q, &mut self.prior).unwrap_or(0);
         Action::to(ProcessorId(a as u16))
@@ -100,6 +123,10 @@ impl Policy for DrlPolicy {
 
     fn queue_order(&self) -> QueueOrder {
         QueueOrder::LeastSlackFirst
+    }
+
+    fn reset(&mut self, _seed: u64) {
+        self.held = Held::default();
     }
 }
 
@@ -121,6 +148,9 @@ pub(crate) fn choose(
     q: &mut [f32],
     prior: &mut [f32],
 ) -> Option<usize> {
+    if !net.options.is_empty() {
+        return choose_rule(net, obs, x, scratch, q, prior).map(|(_, p)| p);
+    }
     net.forward(x, scratch, q);
     let (energy_w, violation_w) = net.prior_weights();
     let form = net.prior_form();
@@ -146,4 +176,31 @@ pub(crate) fn choose(
         }
     }
     choice.map(|(_, a)| a)
+}
+
+/// The greedy decision of a policy whose outputs are rules ([`crate::options`]): the chosen
+/// rule's index and the processor it places on. The network's outputs are each rule's predicted
+/// gain over the prior rule (a fraction of the prior's cost); a rule takes the decision from the
+/// prior only if its gain is above [`RULE_MARGIN`], and the best such rule does. `prior` gets
+/// zeros, `q` the outputs. `None` if no processor is valid.
+pub(crate) fn choose_rule(
+    net: &PlainMlp,
+    obs: &Observation,
+    x: &[f32],
+    scratch: &mut [f32],
+    q: &mut [f32],
+    prior: &mut [f32],
+) -> Option<(usize, usize)> {
+    net.forward(x, scratch, q);
+    let mut best = (RULE_MARGIN, 0);
+    for (o, rule) in net.options.iter().enumerate() {
+        prior[o] = 0.0;
+        if *rule != Rule::Prior && q[o] > best.0 {
+            best = (q[o], o);
+        }
+    }
+    let o = best.1;
+    let (energy_w, violation_w) = net.prior_weights();
+    let p = net.options[o].place(obs, net.prior_form(), energy_w, violation_w)?;
+    Some((o, p))
 }

@@ -5,6 +5,7 @@
 use crate::error::PolicyFileError;
 use crate::features::PriorForm;
 use crate::net::QNet;
+use crate::options::Rule;
 use crate::policy::DrlPolicy;
 use crate::train::{EvalCase, TrainConfig, TrainedPolicy};
 use burn::prelude::Device;
@@ -20,6 +21,9 @@ use std::path::Path;
 pub const FORMAT_VERSION: u32 = 2;
 /// The algorithm written into manifests.
 pub const ALGORITHM: &str = "double-dueling-dqn/residual-over-heuristic-prior/trust-region/least-slack-queues";
+/// The algorithm written into the manifests of policies whose outputs are placement rules
+/// ([`crate::options`]).
+pub const ALGORITHM_RULES: &str = "rollout-values/rules-over-heuristic-prior/least-slack-queues";
 /// Name of the manifest inside a policy directory.
 pub const MANIFEST_FILE: &str = "manifest.toml";
 /// Name of the weights inside a policy directory.
@@ -31,7 +35,7 @@ pub const WEIGHTS_FILE: &str = "weights.bpk";
 pub struct Manifest {
     /// [`FORMAT_VERSION`].
     pub format_version: u32,
-    /// [`ALGORITHM`].
+    /// [`ALGORITHM`], or [`ALGORITHM_RULES`] for a policy that chooses among `rules`.
     pub algorithm: String,
     /// Layout version of the observation vector ([`OBSERVATION_VERSION`]).
     pub observation_version: u32,
@@ -54,6 +58,10 @@ pub struct Manifest {
     /// that a file of an older algorithm reaches the check that names the algorithm.
     #[serde(default)]
     pub prior: PriorForm,
+    /// The placement rules the network's outputs choose among, the prior first
+    /// ([`crate::options`]); absent when the outputs are processors.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<Rule>,
     /// How it was trained.
     pub training: TrainingInfo,
     /// How it did in the training run's evaluation.
@@ -126,7 +134,12 @@ impl Manifest {
         let device = &cfg.device;
         Manifest {
             format_version: FORMAT_VERSION,
-            algorithm: ALGORITHM.into(),
+            algorithm: if trained.plain.options().is_empty() {
+                ALGORITHM
+            } else {
+                ALGORITHM_RULES
+            }
+            .into(),
             observation_version: OBSERVATION_VERSION,
             observation_size: Observation::feature_len(device.processors.len(), device.models.len()),
             action_space: ActionSpace::for_device(device),
@@ -136,6 +149,7 @@ impl Manifest {
             objective_weights: cfg.weights,
             hidden: trained.hidden,
             prior: trained.prior,
+            rules: trained.plain.options().to_vec(),
             training: TrainingInfo {
                 command: command.into(),
                 workloads: cfg.workloads.iter().map(|(n, _)| n.clone()).collect(),
@@ -214,7 +228,14 @@ pub fn load_policy_files(
         )));
     }
     let m: Manifest = toml::from_str(text).map_err(|e| err(format!("{MANIFEST_FILE}: {}", e.message())))?;
-    if m.algorithm != ALGORITHM {
+    let want_algorithm = if m.rules.is_empty() { ALGORITHM } else { ALGORITHM_RULES };
+    if !m.rules.is_empty() && (m.rules.first() != Some(&Rule::Prior) || repeats(&m.rules)) {
+        return Err(err(format!(
+            "rules: must start with \"prior\" and list a rule once, got {:?}",
+            m.rules.iter().map(|r| r.name()).collect::<Vec<_>>()
+        )));
+    }
+    if m.algorithm != want_algorithm {
         return Err(err(format!(
             "trained by algorithm \"{}\", this build runs \"{ALGORITHM}\"; retrain it",
             m.algorithm
@@ -280,11 +301,19 @@ pub fn load_policy_files(
             m.weights_sha256.get(..12).unwrap_or(&m.weights_sha256)
         )));
     }
-    let net = QNet::from_bytes(&Device::flex(), want_size, m.hidden, actions.len(), weights)
+    let outputs = if m.rules.is_empty() {
+        actions.len()
+    } else {
+        m.rules.len()
+    };
+    let net = QNet::from_bytes(&Device::flex(), want_size, m.hidden, outputs, weights)
         .map_err(|e| err(format!("{WEIGHTS_FILE}: burn cannot read it: {e:?}")))?;
     let mut plain = net.to_plain();
     plain.set_prior_weights(&m.objective_weights);
     plain.set_prior_form(m.prior);
+    if !m.rules.is_empty() {
+        plain.set_options(m.rules.clone());
+    }
     let name = format!("drl:{}", m.objective);
     Ok(DrlPolicy::new(name, plain, device.models.len()).with_action_space(m.action_space))
 }

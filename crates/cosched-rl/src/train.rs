@@ -5,9 +5,11 @@ use crate::checkpoint::{load_checkpoint, save_checkpoint, Checkpoint, Checkpoint
 use crate::error::RlError;
 use crate::features::{is_candidate, PriorForm};
 use crate::net::QNet;
+use crate::options::RULES;
 use crate::plain::PlainMlp;
 use crate::policy::DrlPolicy;
 use crate::policy_file::device_hash;
+use crate::rollout::{RolloutScratch, RolloutSpec, Samples};
 use burn::nn::loss::{HuberLossConfig, Reduction};
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::prelude::*;
@@ -165,6 +167,51 @@ pub struct TrainConfig {
     /// Where burn computes the updates. Acting and evaluation always use the plain forward on
     /// the CPU: at batch 1 it is faster than any GPU round trip.
     pub backend: TrainBackend,
+    /// How experience becomes training targets.
+    pub method: TrainMethod,
+}
+
+/// How [`train`] turns experience into targets for the network.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TrainMethod {
+    /// Double DQN: one-step bootstrapped targets from a replay buffer.
+    Dqn,
+    /// The network's outputs are placement rules ([`crate::options::RULES`]), and its targets
+    /// are rollouts: at every `every`-th placement, each rule is followed from there in a copy
+    /// of the simulator, and the network learns the differences between their returns.
+    Rules {
+        /// Placements between two sampled decisions.
+        every: u64,
+        /// Placements a rollout counts.
+        horizon: usize,
+    },
+}
+
+impl TrainMethod {
+    /// `dqn`, or `rules` with its defaults (a sample every 8 placements, rollouts of 100).
+    pub fn parse(s: &str) -> Option<TrainMethod> {
+        match s {
+            "dqn" => Some(TrainMethod::Dqn),
+            "rules" => Some(TrainMethod::Rules { every: 8, horizon: 100 }),
+            _ => None,
+        }
+    }
+
+    /// The name [`TrainMethod::parse`] reads.
+    pub fn name(&self) -> &'static str {
+        match self {
+            TrainMethod::Dqn => "dqn",
+            TrainMethod::Rules { .. } => "rules",
+        }
+    }
+
+    /// Outputs of the network for a device of `n_proc` processors.
+    pub fn outputs(&self, n_proc: usize) -> usize {
+        match self {
+            TrainMethod::Rules { .. } => RULES.len(),
+            _ => n_proc,
+        }
+    }
 }
 
 impl TrainConfig {
@@ -206,6 +253,7 @@ impl TrainConfig {
             checkpoint_dir: None,
             resume_from: None,
             backend: TrainBackend::Flex,
+            method: TrainMethod::Dqn,
         }
     }
 }
@@ -416,10 +464,19 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
 
     let bdev = cfg.backend.device()?.autodiff();
-    let mut net = QNet::seeded(&bdev, cfg.seed, inputs, cfg.hidden, n_proc);
+    let n_out = cfg.method.outputs(n_proc);
+    let mut net = QNet::seeded(&bdev, cfg.seed, inputs, cfg.hidden, n_out);
     let mut optim = AdamConfig::new().init();
     let huber = HuberLossConfig::new(1.0).init();
-    let mut replay = Replay::new(inputs, n_proc, cfg.replay_capacity);
+    let mut replay = Replay::new(
+        inputs,
+        n_out,
+        if cfg.method == TrainMethod::Dqn {
+            cfg.replay_capacity
+        } else {
+            1
+        },
+    );
 
     // Evaluation: the prior alone is the first "best", so training can only keep improvements.
     let eval_cases = eval_cases(cfg)?;
@@ -469,8 +526,8 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
 
     let mut x = vec![0.0f32; inputs];
     let mut scratch = vec![0.0f32; acting.scratch_len()];
-    let mut q = vec![0.0f32; n_proc];
-    let mut prior = vec![0.0f32; n_proc];
+    let mut q = vec![0.0f32; n_out];
+    let mut prior = vec![0.0f32; n_out];
     let mut outcomes: Vec<Outcome> = Vec::new();
     let mut step: u64 = 0;
     let mut updates: u64 = 0;
@@ -480,7 +537,7 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
         let ck = load_checkpoint(dir)?;
         check_fits(dir, &ck.state, cfg, eval_cases.len())?;
         let load = |bytes: &[u8]| {
-            QNet::from_bytes(&bdev, inputs, cfg.hidden, n_proc, bytes).map_err(|e| RlError::Checkpoint {
+            QNet::from_bytes(&bdev, inputs, cfg.hidden, n_out, bytes).map_err(|e| RlError::Checkpoint {
                 dir: dir.display().to_string(),
                 problem: format!("weights: {e:?}"),
             })
@@ -508,6 +565,17 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
     let mut bx = vec![0.0f32; cfg.batch * inputs];
     let mut ba = vec![0i64; cfg.batch];
     let mut by = vec![0.0f32; cfg.batch];
+    let mut samples = Samples::new(
+        inputs,
+        n_out,
+        if cfg.method == TrainMethod::Dqn {
+            1
+        } else {
+            cfg.replay_capacity
+        },
+    );
+    let mut rollout_scratch = RolloutScratch::default();
+    let mut costs: Vec<Option<f64>> = Vec::with_capacity(n_proc);
 
     while step < cfg.steps {
         // A random episode: workload, load (curriculum: the upper end opens up over the first
@@ -553,10 +621,69 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
         let mut pending: Vec<Pending> = Vec::new();
         let mut by_request: HashMap<u64, usize> = HashMap::new();
         let mut ep_return = 0.0;
+        let mut placed_in_episode = 0usize;
+        let mut held = crate::options::Held::default();
 
         while let Some(obs) = env.observation() {
             obs.encode(&mut x);
             let rid = obs.request.id.0;
+            if let TrainMethod::Rules { every, horizon } = cfg.method {
+                // Rules are followed as the deployed policy follows them, held (no exploration:
+                // the rollouts try every rule at each sampled decision).
+                let rule = held.next(|| {
+                    crate::policy::choose_rule(&acting, obs, &x, &mut scratch, &mut q, &mut prior).map_or(0, |(o, _)| o)
+                });
+                let (energy_w, violation_w) = acting.prior_weights();
+                let placed = acting.options()[rule]
+                    .place(obs, form, energy_w, violation_w)
+                    .expect("the simulator only asks with a valid processor");
+                if step.is_multiple_of(every.max(1)) {
+                    let rollout_spec = RolloutSpec {
+                        horizon,
+                        drain: 4 * horizon,
+                        gamma: f64::from(cfg.gamma),
+                        max_cost: MAX_REQUEST_COST,
+                    };
+                    crate::rollout::rule_costs(
+                        &env,
+                        acting.options(),
+                        form,
+                        energy_w,
+                        violation_w,
+                        &rollout_spec,
+                        &cfg.weights,
+                        &mut rollout_scratch,
+                        &mut costs,
+                    );
+                    tracing::trace!(?costs, rule, workload = %name, load, "rule rollouts");
+                    if samples.push_relative(&x, &costs) && samples.len >= cfg.batch {
+                        rollout_update(
+                            &mut net, &mut optim, &huber, &bdev, &samples, cfg, &mut rng, &mut bx, &mut ba, &mut by,
+                        )?;
+                        updates += 1;
+                        if updates.is_multiple_of(50) {
+                            acting = plain_of(&net, cfg, form);
+                        }
+                    }
+                }
+                outcomes.clear();
+                let st = env.step_with_outcomes(
+                    cosched_core::Action::to(cosched_core::ProcessorId(placed as u16)),
+                    &mut outcomes,
+                );
+                for o in &outcomes {
+                    ep_return -= cfg
+                        .weights
+                        .request_cost(o.latency_ms, o.slo_ms, o.violated, o.energy_j, o.reference_energy_j)
+                        .min(MAX_REQUEST_COST);
+                }
+                step += 1;
+                placed_in_episode += 1;
+                if st.done || step >= cfg.steps {
+                    break;
+                }
+                continue;
+            }
             let eps = cfg.epsilon.0 + (cfg.epsilon.1 - cfg.epsilon.0) * (progress_frac * 2.0).min(1.0);
             // As deployed (unclipped prior), so the data covers the deployed behaviour; the
             // prior is stored with the transition either way.
@@ -596,7 +723,10 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
                 }
             }
             step += 1;
-            if step.is_multiple_of(cfg.train_every) && replay.len >= cfg.batch.max(1000) {
+            if cfg.method == TrainMethod::Dqn
+                && step.is_multiple_of(cfg.train_every)
+                && replay.len >= cfg.batch.max(1000)
+            {
                 update(
                     &mut net, &mut optim, &huber, &bdev, &replay, &target, &acting, cfg, &mut rng, &mut bx, &mut ba,
                     &mut by,
@@ -615,8 +745,8 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
         }
         // Every placement's own cost is known at the end (unfinished requests are charged when
         // the episode ends); one that is not (cut short by the step budget) is dropped.
-        let n = pending.len();
-        for i in 0..n {
+        let n = pending.len().max(placed_in_episode);
+        for i in 0..pending.len() {
             let Some(r) = pending[i].reward else { continue };
             replay.push(&pending[i], r, pending.get(i + 1));
         }
@@ -789,6 +919,9 @@ fn plain_of(net: &QNet, cfg: &TrainConfig, form: PriorForm) -> PlainMlp {
     let mut p = net.to_plain();
     p.set_prior_weights(&cfg.weights);
     p.set_prior_form(form);
+    if let TrainMethod::Rules { .. } = cfg.method {
+        p.set_options(RULES.to_vec());
+    }
     p
 }
 
@@ -832,6 +965,47 @@ fn update(
         }
         // The network learns the residual over the prior.
         by[b] = y - replay.prior[i * k + a];
+    }
+    let x = Tensor::<2>::from_data(TensorData::new(bx.to_vec(), [cfg.batch, n]), bdev);
+    let a = Tensor::<2, Int>::from_data(TensorData::new(ba.to_vec(), [cfg.batch, 1]), bdev);
+    let y = Tensor::<2>::from_data(TensorData::new(by.to_vec(), [cfg.batch, 1]), bdev);
+    let pred = net.forward(x).gather(1, a);
+    let loss = huber.forward(pred, y, Reduction::Mean);
+    let grads = GradientsParams::from_grads(loss.backward(), &*net);
+    *net = optim.step(cfg.learning_rate, net.clone(), grads);
+    Ok(())
+}
+
+/// One update on rollout targets: each row is a sampled decision and one of its candidates,
+/// and the network's output for that candidate is fitted to the candidate's target residual.
+#[allow(clippy::too_many_arguments)]
+fn rollout_update(
+    net: &mut QNet,
+    optim: &mut ModuleOptimizer,
+    huber: &burn::nn::loss::HuberLoss,
+    bdev: &Device,
+    samples: &Samples,
+    cfg: &TrainConfig,
+    rng: &mut ChaCha8Rng,
+    bx: &mut [f32],
+    ba: &mut [i64],
+    by: &mut [f32],
+) -> Result<(), RlError> {
+    let (n, k) = (samples.inputs, samples.actions);
+    for b in 0..cfg.batch {
+        let i = rng.random_range(0..samples.len);
+        let targets = &samples.target[i * k..(i + 1) * k];
+        let cands = targets.iter().filter(|t| !t.is_nan()).count();
+        let a = targets
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| !t.is_nan())
+            .nth(rng.random_range(0..cands))
+            .map(|(a, _)| a)
+            .expect("a stored decision has at least two candidates");
+        bx[b * n..(b + 1) * n].copy_from_slice(&samples.obs[i * n..(i + 1) * n]);
+        ba[b] = a as i64;
+        by[b] = targets[a];
     }
     let x = Tensor::<2>::from_data(TensorData::new(bx.to_vec(), [cfg.batch, n]), bdev);
     let a = Tensor::<2, Int>::from_data(TensorData::new(ba.to_vec(), [cfg.batch, 1]), bdev);

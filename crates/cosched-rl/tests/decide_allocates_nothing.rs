@@ -5,6 +5,7 @@
 use burn::prelude::*;
 use cosched_core::{baseline, DeviceProfile, Observation, Policy, Workload};
 use cosched_rl::net::QNet;
+use cosched_rl::options::RULES;
 use cosched_rl::DrlPolicy;
 use cosched_sim::{SimConfig, SimEnv};
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -44,7 +45,14 @@ fn deciding_does_not_allocate() {
     let n_models = device.models.len();
     let bdev = Device::flex();
     let init = burn::nn::Initializer::Uniform { min: -0.3, max: 0.3 };
-    let net = QNet::seeded_with_head_init(&bdev, 2, Observation::feature_len(n_proc, n_models), 64, n_proc, init);
+    let net = QNet::seeded_with_head_init(
+        &bdev,
+        2,
+        Observation::feature_len(n_proc, n_models),
+        64,
+        n_proc,
+        init.clone(),
+    );
     let mut policy = DrlPolicy::new("drl:test", net.to_plain(), n_models);
 
     let w = Workload::builtin("mixed-slo")
@@ -71,6 +79,29 @@ fn deciding_does_not_allocate() {
     }
     let during = allocations() - before;
     assert_eq!(during, 0, "{during} allocations in {} decisions", observations.len());
+    // A policy over placement rules, with random outputs so that every rule takes turns.
+    let net = QNet::seeded_with_head_init(
+        &bdev,
+        2,
+        Observation::feature_len(n_proc, n_models),
+        64,
+        RULES.len(),
+        init,
+    );
+    let mut plain = net.to_plain();
+    plain.set_options(RULES.to_vec());
+    let mut rules = DrlPolicy::new("drl:rules", plain, n_models);
+    let before = allocations();
+    for obs in &observations {
+        std::hint::black_box(rules.decide(std::hint::black_box(obs)));
+    }
+    let during = allocations() - before;
+    assert_eq!(
+        during,
+        0,
+        "{during} allocations in {} rule decisions",
+        observations.len()
+    );
     // The counter itself works.
     let before = allocations();
     std::hint::black_box(vec![0u8; 64]);
