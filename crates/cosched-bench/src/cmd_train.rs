@@ -95,6 +95,10 @@ pub struct TrainArgs {
     /// With --method rules: placements a rollout counts (default 100).
     #[arg(long)]
     rollout_horizon: Option<usize>,
+    /// A training episode is cut to about this many arrivals (default 4000): shorter episodes
+    /// see more workloads in the same number of placements.
+    #[arg(long)]
+    episode_placements: Option<f64>,
 }
 
 /// `SEED:COUNT` of a scenario family, or `None` for the keyword `off`.
@@ -191,6 +195,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         }
         cfg.max_case_regression = r;
     }
+    if let Some(n) = args.episode_placements {
+        if !(n.is_finite() && (50.0..=1e7).contains(&n)) {
+            return Err(BadInput(format!("--episode-placements: must be 50-10000000, got {n}")).into());
+        }
+        cfg.episode_placements = n;
+    }
     cfg.objective_name = args.objective.clone();
     cfg.weights = weights;
     cfg.steps = args.steps;
@@ -229,7 +239,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     cfg.checkpoint_dir = Some(checkpoint.clone());
     cfg.resume_from = args.resume.then(|| checkpoint.clone());
     let command = format!(
-        "cosched-bench train --device {} --objective {} --steps {} --seed {} --restarts {} --hidden {} --gamma {} --learning-rate {} --prior {} --train-scenarios {} --scenario-fraction {} --validation {} --eval-duration {} --max-case-regression {} --perturb {} --method {}{}",
+        "cosched-bench train --device {} --objective {} --steps {} --seed {} --restarts {} --hidden {} --gamma {} --learning-rate {} --prior {} --train-scenarios {} --scenario-fraction {} --validation {} --eval-duration {} --max-case-regression {} --perturb {} --episode-placements {} --method {}{}",
         cfg.device.name,
         args.objective,
         args.steps,
@@ -245,6 +255,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         cfg.eval_duration_s,
         cfg.max_case_regression,
         cfg.perturb,
+        cfg.episode_placements,
         match cfg.method {
             TrainMethod::Rules { every, horizon } => format!("rules --rollout-every {every} --rollout-horizon {horizon}"),
             TrainMethod::Dqn => "dqn".into(),

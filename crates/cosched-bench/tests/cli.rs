@@ -261,6 +261,10 @@ fn train_removes_its_checkpoint_when_done_and_refuses_a_damaged_one() {
     assert_bad_input(&bench(&[&args[..], &["--prior", "fastest"]].concat()), "--prior");
     assert_bad_input(&bench(&[&args[..], &["--method", "sarsa"]].concat()), "--method");
     assert_bad_input(
+        &bench(&[&args[..], &["--episode-placements", "5"]].concat()),
+        "--episode-placements",
+    );
+    assert_bad_input(
         &bench(&[&args[..], &["--rollout-horizon", "50"]].concat()),
         "--rollout-horizon",
     );
