@@ -966,6 +966,24 @@ fn update(
         // The network learns the residual over the prior.
         by[b] = y - replay.prior[i * k + a];
     }
+    fit(net, optim, huber, bdev, cfg, n, bx, ba, by);
+    Ok(())
+}
+
+/// One gradient step fitting the network's output for action `ba[b]` of input row `b` of `bx`
+/// (`n` features a row) to `by[b]`.
+#[allow(clippy::too_many_arguments)]
+fn fit(
+    net: &mut QNet,
+    optim: &mut ModuleOptimizer,
+    huber: &burn::nn::loss::HuberLoss,
+    bdev: &Device,
+    cfg: &TrainConfig,
+    n: usize,
+    bx: &[f32],
+    ba: &[i64],
+    by: &[f32],
+) {
     let x = Tensor::<2>::from_data(TensorData::new(bx.to_vec(), [cfg.batch, n]), bdev);
     let a = Tensor::<2, Int>::from_data(TensorData::new(ba.to_vec(), [cfg.batch, 1]), bdev);
     let y = Tensor::<2>::from_data(TensorData::new(by.to_vec(), [cfg.batch, 1]), bdev);
@@ -973,7 +991,6 @@ fn update(
     let loss = huber.forward(pred, y, Reduction::Mean);
     let grads = GradientsParams::from_grads(loss.backward(), &*net);
     *net = optim.step(cfg.learning_rate, net.clone(), grads);
-    Ok(())
 }
 
 /// One update on rollout targets: each row is a sampled decision and one of its candidates,
@@ -1007,13 +1024,7 @@ fn rollout_update(
         ba[b] = a as i64;
         by[b] = targets[a];
     }
-    let x = Tensor::<2>::from_data(TensorData::new(bx.to_vec(), [cfg.batch, n]), bdev);
-    let a = Tensor::<2, Int>::from_data(TensorData::new(ba.to_vec(), [cfg.batch, 1]), bdev);
-    let y = Tensor::<2>::from_data(TensorData::new(by.to_vec(), [cfg.batch, 1]), bdev);
-    let pred = net.forward(x).gather(1, a);
-    let loss = huber.forward(pred, y, Reduction::Mean);
-    let grads = GradientsParams::from_grads(loss.backward(), &*net);
-    *net = optim.step(cfg.learning_rate, net.clone(), grads);
+    fit(net, optim, huber, bdev, cfg, n, bx, ba, by);
     Ok(())
 }
 
