@@ -34,6 +34,10 @@ pub struct CheckpointState {
     pub seed: u64,
     /// Hidden width of the network.
     pub hidden: usize,
+    /// [`crate::TrainMethod::name`] of the run (checkpoints from before there was a choice are
+    /// DQN's).
+    #[serde(default = "dqn")]
+    pub method: String,
     /// Placements done.
     pub step: u64,
     /// Episodes finished.
@@ -54,6 +58,10 @@ pub struct CheckpointState {
     pub online_sha256: String,
     /// SHA-256 of `best.bpk`.
     pub best_sha256: String,
+}
+
+fn dqn() -> String {
+    "dqn".into()
 }
 
 /// A checkpoint: state and both networks (burnpack bytes).

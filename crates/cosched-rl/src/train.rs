@@ -778,6 +778,7 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
                     objective_weights: cfg.weights,
                     seed: cfg.seed,
                     hidden: cfg.hidden,
+                    method: cfg.method.name().into(),
                     step,
                     episodes,
                     updates,
@@ -894,6 +895,12 @@ fn check_fits(dir: &Path, s: &CheckpointState, cfg: &TrainConfig, eval_cases: us
         Some(format!("was written with --seed {}, not {}", s.seed, cfg.seed))
     } else if s.hidden != cfg.hidden {
         Some(format!("was written with --hidden {}, not {}", s.hidden, cfg.hidden))
+    } else if s.method != cfg.method.name() {
+        Some(format!(
+            "was written with --method {}, not {}",
+            s.method,
+            cfg.method.name()
+        ))
     } else if s.best_objectives.len() != eval_cases {
         Some(format!(
             "has {} evaluation cases, this run {} (other workloads?)",

@@ -3,7 +3,7 @@
 //! refused with a message naming the folder and the problem.
 
 use cosched_core::DeviceProfile;
-use cosched_rl::{load_checkpoint, train, RlError, TrainConfig};
+use cosched_rl::{load_checkpoint, train, RlError, TrainConfig, TrainMethod};
 
 fn cfg(dir: &std::path::Path, steps: u64) -> TrainConfig {
     TrainConfig {
@@ -82,6 +82,12 @@ fn a_checkpoint_of_another_run_or_corrupted_is_refused() {
     })
     .unwrap();
     assert!(other_device.contains("another device"), "{other_device}");
+    let other_method = resume(TrainConfig {
+        method: TrainMethod::Rules { every: 8, horizon: 50 },
+        ..cfg(&dir, 10_000)
+    })
+    .unwrap();
+    assert!(other_method.contains("--method dqn, not rules"), "{other_method}");
     let past_end = resume(cfg(&dir, 1_000)).unwrap();
     assert!(past_end.contains("past --steps"), "{past_end}");
 
