@@ -5,10 +5,10 @@
 //! placement, whose gain comes from batching: every request on the fastest processor. A rule
 //! applied to every request is what earns it, and a learned correction to one request at a
 //! time, measured by rollouts that continue under the prior, never sees that gain
-//! (docs/training.md). Choosing among whole rules makes the gain a single
-//! step away: a rollout follows the rule it tries for the whole horizon (the options of Sutton,
-//! Precup and Singh 1999, with Monte-Carlo returns), and the network learns, from the state,
-//! which rule the next stretch of traffic favours. Untrained, the first rule (the prior) wins
+//! (docs/training.md). Choosing among whole rules makes the gain a single step away: a rollout
+//! follows the rule it tries for the whole horizon (the options of Sutton, Precup and Singh
+//! 1999, with Monte-Carlo returns), and the network learns, from the state, which rule the next
+//! stretch of traffic favours. Untrained, the first rule (the prior) wins
 //! every decision, so such a policy starts as exactly its prior.
 //!
 //! Every rule reads only the observation (no device table, no state), so deciding allocates
@@ -35,7 +35,7 @@ pub enum Rule {
     ObjectiveGreedy,
 }
 
-/// The rules an option policy chooses among, the prior first (what an untrained policy does).
+/// The rules a rule policy chooses among, the prior first (what an untrained policy does).
 /// They are the run-time guard's candidates, so that the network learns from the state what
 /// the guard finds by replaying the recent past.
 pub const RULES: [Rule; 4] = [Rule::Prior, Rule::Fastest, Rule::EarliestFinish, Rule::ObjectiveGreedy];
@@ -49,7 +49,7 @@ pub const RULE_MARGIN: f32 = 0.10;
 
 /// A rule, once chosen, places this many requests before the network is asked again: a rule
 /// earns its gain by being followed (the rollouts that taught the network followed one rule
-/// throughout), and it makes most decisions a table lookup.
+/// throughout), and most decisions then skip the network's forward pass.
 pub const RULE_HOLD: u32 = 64;
 
 /// The rule being followed and for how many more decisions.
