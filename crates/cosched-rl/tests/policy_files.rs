@@ -263,3 +263,23 @@ fn a_policy_of_another_algorithm_is_refused() {
         "{e}"
     );
 }
+
+#[test]
+fn rules_out_of_order_unknown_or_on_a_dqn_policy_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("p.policy");
+    let with_rules = |rules: &str| {
+        write(&dir);
+        edit_manifest(&dir, "\nprior = ", &format!("\nrules = {rules}\nprior = "));
+        load_err(&dir, &nano())
+    };
+    let e = with_rules(r#"["fastest", "prior"]"#);
+    assert!(e.contains("must start with") && e.contains("fastest"), "{e}");
+    let e = with_rules(r#"["prior", "prior"]"#);
+    assert!(e.contains("list a rule once"), "{e}");
+    let e = with_rules(r#"["prior", "gpu-only"]"#);
+    assert!(e.contains("manifest.toml") && e.contains("gpu-only"), "{e}");
+    // Rules on weights that DQN trained: the algorithm names the mismatch.
+    let e = with_rules(r#"["prior", "fastest"]"#);
+    assert!(e.contains("trained by algorithm"), "{e}");
+}
