@@ -97,24 +97,16 @@ impl Policy for DrlPolicy {
 
     fn decide(&mut self, obs: &Observation) -> Action {
         if !self.net.options.is_empty() {
-            let DrlPolicy {
-                net,
-                x,
-                scratch,
-                q,
-                prior,
-                held,
-                ..
-            } = self;
-            let rule = held.next(|| {
-                obs.encode(x);
-                choose_rule(net, obs, x, scratch, q, prior).map_or(0, |(o, _)| o)
-            });
-            let (energy_w, violation_w) = net.prior_weights();
-            let p = net.options[rule]
-                .place(obs, net.prior_form(), energy_w, violation_w)
-                .unwrap_or(0);
-            return Action::to(ProcessorId(p as u16));
+            let p = follow_rule(
+                &self.net,
+                &mut self.held,
+                obs,
+                &mut self.x,
+                &mut self.scratch,
+                &mut self.q,
+                &mut self.prior,
+            );
+            return Action::to(ProcessorId(p.unwrap_or(0) as u16));
         }
         obs.encode(&mut self.x);
         let a = choose(&self.net, obs, &self.x, &mut self.scratch, &mut self.q, &mut self.prior).unwrap_or(0);
@@ -148,9 +140,6 @@ pub(crate) fn choose(
     q: &mut [f32],
     prior: &mut [f32],
 ) -> Option<usize> {
-    if !net.options.is_empty() {
-        return choose_rule(net, obs, x, scratch, q, prior).map(|(_, p)| p);
-    }
     net.forward(x, scratch, q);
     let (energy_w, violation_w) = net.prior_weights();
     let form = net.prior_form();
@@ -178,19 +167,32 @@ pub(crate) fn choose(
     choice.map(|(_, a)| a)
 }
 
-/// The greedy decision of a policy whose outputs are rules ([`crate::options`]): the chosen
-/// rule's index and the processor it places on. The network's outputs are each rule's predicted
-/// gain over the prior rule (a fraction of the prior's cost); a rule takes the decision from the
-/// prior only if its gain is above [`RULE_MARGIN`], and the best such rule does. `prior` gets
-/// zeros, `q` the outputs. `None` if no processor is valid.
-pub(crate) fn choose_rule(
+/// Where a policy over rules ([`crate::options`]) places `obs`: by the rule it holds, or, once
+/// the hold is over, by the rule the network picks now (encoding `obs` into `x` only then, so
+/// that held decisions skip the forward pass). Shared by [`DrlPolicy`] and training's acting.
+/// `None` if no processor is valid.
+pub(crate) fn follow_rule(
     net: &PlainMlp,
+    held: &mut Held,
     obs: &Observation,
-    x: &[f32],
+    x: &mut [f32],
     scratch: &mut [f32],
     q: &mut [f32],
     prior: &mut [f32],
-) -> Option<(usize, usize)> {
+) -> Option<usize> {
+    let rule = held.next(|| {
+        obs.encode(x);
+        pick_rule(net, x, scratch, q, prior)
+    });
+    let (energy_w, violation_w) = net.prior_weights();
+    net.options[rule].place(obs, net.prior_form(), energy_w, violation_w)
+}
+
+/// The rule (an index into the network's rules) the network picks for the encoded observation
+/// `x`. Its outputs are each rule's predicted gain over the prior rule (a fraction of the
+/// prior's cost); a rule takes the decision from the prior only if its gain is above
+/// [`RULE_MARGIN`], and the best such rule does. `prior` gets zeros, `q` the outputs.
+fn pick_rule(net: &PlainMlp, x: &[f32], scratch: &mut [f32], q: &mut [f32], prior: &mut [f32]) -> usize {
     net.forward(x, scratch, q);
     let mut best = (RULE_MARGIN, 0);
     for (o, rule) in net.options.iter().enumerate() {
@@ -199,8 +201,5 @@ pub(crate) fn choose_rule(
             best = (q[o], o);
         }
     }
-    let o = best.1;
-    let (energy_w, violation_w) = net.prior_weights();
-    let p = net.options[o].place(obs, net.prior_form(), energy_w, violation_w)?;
-    Some((o, p))
+    best.1
 }

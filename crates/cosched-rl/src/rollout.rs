@@ -18,6 +18,7 @@
 
 use crate::features::PriorForm;
 use crate::options::Rule;
+use crate::plain::PlainMlp;
 use cosched_core::{Action, ObjectiveWeights, Outcome, ProcessorId};
 use cosched_sim::SimEnv;
 use std::collections::HashMap;
@@ -44,27 +45,23 @@ pub struct RolloutScratch {
     placed: HashMap<u64, usize>,
 }
 
-/// The discounted cost of following each rule of `rules` from the waiting request of `env` on,
-/// every placement of the horizon by that rule. `form` and the relative weights define the
-/// prior and the objective the rules read (as [`Rule::place`] takes them). `env` itself is left
-/// as it was.
-#[allow(clippy::too_many_arguments)]
+/// The discounted cost of following each rule of `net` ([`PlainMlp::options`]) from the waiting
+/// request of `env` on, every placement of the horizon by that rule, with the prior and the
+/// objective weights `net` holds. `env` itself is left as it was.
 pub fn rule_costs(
     env: &SimEnv,
-    rules: &[Rule],
-    form: PriorForm,
-    energy_w: f32,
-    violation_w: f32,
+    net: &PlainMlp,
     spec: &RolloutSpec,
     weights: &ObjectiveWeights,
     s: &mut RolloutScratch,
     out: &mut Vec<Option<f64>>,
 ) {
     out.clear();
-    for &rule in rules {
+    let (energy_w, violation_w) = net.prior_weights();
+    for &rule in net.options() {
         let follow = Follow {
             rule,
-            form,
+            form: net.prior_form(),
             energy_w,
             violation_w,
         };

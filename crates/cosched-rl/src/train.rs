@@ -630,13 +630,9 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
             if let TrainMethod::Rules { every, horizon } = cfg.method {
                 // Rules are followed as the deployed policy follows them, held (no exploration:
                 // the rollouts try every rule at each sampled decision).
-                let rule = held.next(|| {
-                    crate::policy::choose_rule(&acting, obs, &x, &mut scratch, &mut q, &mut prior).map_or(0, |(o, _)| o)
-                });
-                let (energy_w, violation_w) = acting.prior_weights();
-                let placed = acting.options()[rule]
-                    .place(obs, form, energy_w, violation_w)
-                    .expect("the simulator only asks with a valid processor");
+                let placed =
+                    crate::policy::follow_rule(&acting, &mut held, obs, &mut x, &mut scratch, &mut q, &mut prior)
+                        .expect("the simulator only asks with a valid processor");
                 if step.is_multiple_of(every.max(1)) {
                     let rollout_spec = RolloutSpec {
                         horizon,
@@ -646,16 +642,13 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
                     };
                     crate::rollout::rule_costs(
                         &env,
-                        acting.options(),
-                        form,
-                        energy_w,
-                        violation_w,
+                        &acting,
                         &rollout_spec,
                         &cfg.weights,
                         &mut rollout_scratch,
                         &mut costs,
                     );
-                    tracing::trace!(?costs, rule, workload = %name, load, "rule rollouts");
+                    tracing::trace!(?costs, workload = %name, load, "rule rollouts");
                     if samples.push_relative(&x, &costs) && samples.len >= cfg.batch {
                         rollout_update(
                             &mut net, &mut optim, &huber, &bdev, &samples, cfg, &mut rng, &mut bx, &mut ba, &mut by,

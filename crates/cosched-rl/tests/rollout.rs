@@ -84,14 +84,10 @@ const SPEC: RolloutSpec = RolloutSpec {
 };
 
 fn costs_of(env: &SimEnv) -> Vec<Option<f64>> {
-    let (energy_w, violation_w) = untrained(&fast_and_slow(), true).prior_weights();
     let mut costs = Vec::new();
     rule_costs(
         env,
-        &RULES,
-        PriorForm::PricedObjective,
-        energy_w,
-        violation_w,
+        &untrained(&fast_and_slow(), true),
         &SPEC,
         &ObjectiveWeights::BALANCED,
         &mut RolloutScratch::default(),
