@@ -16,7 +16,6 @@
 //! hundred, and the gain of the GPU-only placement comes from following it throughout
 //! (docs/training.md).
 
-use crate::features::PriorForm;
 use crate::options::Rule;
 use crate::plain::PlainMlp;
 use cosched_core::{Action, ObjectiveWeights, Outcome, ProcessorId};
@@ -54,37 +53,23 @@ pub fn rule_costs(
     spec: &RolloutSpec,
     weights: &ObjectiveWeights,
     s: &mut RolloutScratch,
-    out: &mut Vec<Option<f64>>,
+    out: &mut Vec<f64>,
 ) {
     out.clear();
-    let (energy_w, violation_w) = net.prior_weights();
     for &rule in net.options() {
-        let follow = Follow {
-            rule,
-            form: net.prior_form(),
-            energy_w,
-            violation_w,
-        };
-        out.push(Some(one_rollout(env, follow, spec, weights, s)));
+        out.push(one_rollout(env, net, rule, spec, weights, s));
     }
-}
-
-/// What places the requests of a rollout: every one by `rule`.
-#[derive(Clone, Copy)]
-struct Follow {
-    rule: Rule,
-    form: PriorForm,
-    energy_w: f32,
-    violation_w: f32,
 }
 
 fn one_rollout(
     env: &SimEnv,
-    follow: Follow,
+    net: &PlainMlp,
+    rule: Rule,
     spec: &RolloutSpec,
     weights: &ObjectiveWeights,
     s: &mut RolloutScratch,
 ) -> f64 {
+    let (energy_w, violation_w) = net.prior_weights();
     let mut env = env.clone();
     s.placed.clear();
     let mut total = 0.0;
@@ -104,9 +89,8 @@ fn one_rollout(
         if steps <= spec.horizon {
             s.placed.insert(obs.request.id.0, steps);
         }
-        let action = follow
-            .rule
-            .place(obs, follow.form, follow.energy_w, follow.violation_w)
+        let action = rule
+            .place(obs, net.prior_form(), energy_w, violation_w)
             .expect("the simulator only asks with a valid processor");
         s.outcomes.clear();
         let st = env.step_with_outcomes(Action::to(ProcessorId(action as u16)), &mut s.outcomes);
@@ -138,7 +122,7 @@ pub(crate) struct Samples {
     next: usize,
     pub(crate) obs: Vec<f32>,
     /// Per rule: the output the network should give, the rule's gain over the prior rule as a
-    /// fraction of the prior's cost (NaN where a rule has no return).
+    /// fraction of the prior's cost.
     pub(crate) target: Vec<f32>,
 }
 
@@ -151,29 +135,23 @@ impl Samples {
             len: 0,
             next: 0,
             obs: vec![0.0; inputs * cap],
-            target: vec![f32::NAN; actions * cap],
+            target: vec![0.0; actions * cap],
         }
     }
 
     /// Store a decision among rules (`costs[0]` the prior rule's): the target of each rule is
     /// its gain over the prior, as a fraction of the prior's cost (0 for the prior itself), so
     /// that one margin means the same at any load.
-    pub(crate) fn push_relative(&mut self, x: &[f32], costs: &[Option<f64>]) -> bool {
-        let Some(Some(base)) = costs.first().copied() else {
-            return false;
-        };
+    pub(crate) fn push_relative(&mut self, x: &[f32], costs: &[f64]) {
+        let base = costs[0];
         let i = self.next;
         self.obs[i * self.inputs..(i + 1) * self.inputs].copy_from_slice(x);
         let k = self.actions;
-        for (a, t) in self.target[i * k..(i + 1) * k].iter_mut().enumerate() {
-            *t = match costs.get(a).copied().flatten() {
-                Some(c) => ((base - c) / base.max(1e-6)).clamp(-1.0, 1.0) as f32,
-                None => f32::NAN,
-            };
+        for (t, &c) in self.target[i * k..(i + 1) * k].iter_mut().zip(costs) {
+            *t = ((base - c) / base.max(1e-6)).clamp(-1.0, 1.0) as f32;
         }
         self.next = (self.next + 1) % self.cap;
         self.len = (self.len + 1).min(self.cap);
-        true
     }
 }
 
@@ -185,18 +163,16 @@ mod tests {
     fn a_sample_teaches_each_rules_gain_over_the_prior() {
         let mut s = Samples::new(2, 3, 4);
         // Rule 1 costs 20 % less than the prior, rule 2 half as much again.
-        assert!(s.push_relative(&[0.5, 0.5], &[Some(10.0), Some(8.0), Some(15.0)]));
+        s.push_relative(&[0.5, 0.5], &[10.0, 8.0, 15.0]);
         let t = &s.target[0..3];
         assert!(
             t[0].abs() < 1e-6 && (t[1] - 0.2).abs() < 1e-6 && (t[2] + 0.5).abs() < 1e-6,
             "{t:?}"
         );
         // Far worse than the prior is clipped, so one collapse does not dominate the fit.
-        assert!(s.push_relative(&[0.5, 0.5], &[Some(1.0), Some(50.0), None]));
+        s.push_relative(&[0.5, 0.5], &[1.0, 50.0, 1.0]);
         let t = &s.target[3..6];
-        assert!((t[1] + 1.0).abs() < 1e-6 && t[2].is_nan(), "{t:?}");
-        // Without the prior's return there is nothing to compare with.
-        assert!(!s.push_relative(&[0.5, 0.5], &[None, Some(1.0), Some(1.0)]));
+        assert!((t[1] + 1.0).abs() < 1e-6 && t[2].abs() < 1e-6, "{t:?}");
         assert_eq!(s.len, 2);
     }
 }

@@ -575,7 +575,7 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
         },
     );
     let mut rollout_scratch = RolloutScratch::default();
-    let mut costs: Vec<Option<f64>> = Vec::with_capacity(n_proc);
+    let mut costs: Vec<f64> = Vec::with_capacity(n_out);
 
     while step < cfg.steps {
         // A random episode: workload, load (curriculum: the upper end opens up over the first
@@ -649,7 +649,8 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
                         &mut costs,
                     );
                     tracing::trace!(?costs, workload = %name, load, "rule rollouts");
-                    if samples.push_relative(&x, &costs) && samples.len >= cfg.batch {
+                    samples.push_relative(&x, &costs);
+                    if samples.len >= cfg.batch {
                         rollout_update(
                             &mut net, &mut optim, &huber, &bdev, &samples, cfg, &mut rng, &mut bx, &mut ba, &mut by,
                         )?;
@@ -993,8 +994,8 @@ fn fit(
     *net = optim.step(cfg.learning_rate, net.clone(), grads);
 }
 
-/// One update on rollout targets: each row is a sampled decision and one of its candidates,
-/// and the network's output for that candidate is fitted to the candidate's target residual.
+/// One update on rollout targets: each row is a sampled decision and one of its rules, and the
+/// network's output for that rule is fitted to the rule's gain over the prior.
 #[allow(clippy::too_many_arguments)]
 fn rollout_update(
     net: &mut QNet,
@@ -1011,18 +1012,10 @@ fn rollout_update(
     let (n, k) = (samples.inputs, samples.actions);
     for b in 0..cfg.batch {
         let i = rng.random_range(0..samples.len);
-        let targets = &samples.target[i * k..(i + 1) * k];
-        let cands = targets.iter().filter(|t| !t.is_nan()).count();
-        let a = targets
-            .iter()
-            .enumerate()
-            .filter(|(_, t)| !t.is_nan())
-            .nth(rng.random_range(0..cands))
-            .map(|(a, _)| a)
-            .expect("a stored decision has at least two candidates");
+        let a = rng.random_range(0..k);
         bx[b * n..(b + 1) * n].copy_from_slice(&samples.obs[i * n..(i + 1) * n]);
         ba[b] = a as i64;
-        by[b] = targets[a];
+        by[b] = samples.target[i * k + a];
     }
     fit(net, optim, huber, bdev, cfg, n, bx, ba, by);
     Ok(())
