@@ -1,5 +1,6 @@
 //! The objective: one number per run, lower is better, and its per-request share (the reward).
 
+use crate::Outcome;
 use serde::{Deserialize, Serialize};
 
 /// Weights of the objective
@@ -80,6 +81,12 @@ impl ObjectiveWeights {
     ) -> f64 {
         let v = if violated { 1.0 } else { 0.0 };
         self.latency * latency_ms / slo_ms + self.violation * v + self.energy * energy_j / reference_energy_j
+    }
+
+    /// [`ObjectiveWeights::request_cost`] of a completed request.
+    #[inline]
+    pub fn outcome_cost(&self, o: &Outcome) -> f64 {
+        self.request_cost(o.latency_ms, o.slo_ms, o.violated, o.energy_j, o.reference_energy_j)
     }
 }
 

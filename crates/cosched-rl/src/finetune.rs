@@ -363,11 +363,7 @@ impl Policy for FineTuned {
         let Some(i) = self.pending.iter().position(|p| p.request == o.request.0) else {
             return;
         };
-        let cost = self
-            .cfg
-            .weights
-            .request_cost(o.latency_ms, o.slo_ms, o.violated, o.energy_j, o.reference_energy_j)
-            .min(12.0);
+        let cost = self.cfg.weights.outcome_cost(o).min(crate::train::MAX_REQUEST_COST);
         self.pending[i].cost = Some(cost);
         // What the profile says this inference cost, from how long it really ran and how many
         // shared its batch: the ratio is then the power error alone, not the latency

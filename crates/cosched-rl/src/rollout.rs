@@ -76,9 +76,7 @@ fn one_rollout(
     let charge = |o: &Outcome, placed: &mut HashMap<u64, usize>| -> f64 {
         match placed.remove(&o.request.0) {
             Some(t) => {
-                let cost = weights
-                    .request_cost(o.latency_ms, o.slo_ms, o.violated, o.energy_j, o.reference_energy_j)
-                    .min(spec.max_cost);
+                let cost = weights.outcome_cost(o).min(spec.max_cost);
                 spec.gamma.powi(t as i32) * cost
             }
             None => 0.0,

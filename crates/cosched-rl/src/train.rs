@@ -37,7 +37,7 @@ pub const PERTURB: f64 = 0.35;
 
 /// A request's cost is clipped here before it becomes a reward: under overload a single
 /// request can cost hundreds of deadlines, which would swamp every gradient.
-const MAX_REQUEST_COST: f64 = 12.0;
+pub(crate) const MAX_REQUEST_COST: f64 = 12.0;
 
 /// Where burn trains the network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -666,10 +666,7 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
                     &mut outcomes,
                 );
                 for o in &outcomes {
-                    ep_return -= cfg
-                        .weights
-                        .request_cost(o.latency_ms, o.slo_ms, o.violated, o.energy_j, o.reference_energy_j)
-                        .min(MAX_REQUEST_COST);
+                    ep_return -= cfg.weights.outcome_cost(o).min(MAX_REQUEST_COST);
                 }
                 step += 1;
                 placed_in_episode += 1;
@@ -707,10 +704,7 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
                 &mut outcomes,
             );
             for o in &outcomes {
-                let cost = cfg
-                    .weights
-                    .request_cost(o.latency_ms, o.slo_ms, o.violated, o.energy_j, o.reference_energy_j)
-                    .min(MAX_REQUEST_COST);
+                let cost = cfg.weights.outcome_cost(o).min(MAX_REQUEST_COST);
                 ep_return -= cost;
                 if let Some(&i) = by_request.get(&o.request.0) {
                     pending[i].reward = Some(-cost as f32);

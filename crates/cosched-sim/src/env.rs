@@ -118,7 +118,7 @@ impl SimEnv {
         let w = self.config.weights;
         let mut reward = 0.0;
         for o in self.sim.take_outcomes() {
-            reward -= w.request_cost(o.latency_ms, o.slo_ms, o.violated, o.energy_j, o.reference_energy_j);
+            reward -= w.outcome_cost(&o);
             sink(o);
         }
         Step { reward, done }

@@ -658,10 +658,7 @@ fn an_episode_makes_one_decision_per_arrival_and_its_rewards_sum_to_the_costs() 
         ids.dedup();
         assert_eq!(ids.len() as u64, report.arrived, "no request reported twice");
         assert_eq!(outcomes.iter().filter(|o| o.violated).count() as u64, report.violated);
-        let cost: f64 = outcomes
-            .iter()
-            .map(|o| weights.request_cost(o.latency_ms, o.slo_ms, o.violated, o.energy_j, o.reference_energy_j))
-            .sum();
+        let cost: f64 = outcomes.iter().map(|o| weights.outcome_cost(o)).sum();
         eprintln!("env weights {weights:?}: {steps} steps, sum of rewards {reward:.6}, sum of request costs {cost:.6}");
         assert!((reward + cost).abs() <= 1e-9 * cost, "{reward} vs -{cost}");
         let again = sim.finish("spread");
