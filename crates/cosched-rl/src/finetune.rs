@@ -130,6 +130,9 @@ pub struct FineTuned {
     energy_scale: Vec<f64>,
     /// The calibrated copy of the last observation, reused so that deciding does not allocate.
     calibrated: Option<Observation>,
+    /// The forward's buffers, for the hidden layer of a network whose heads are zero.
+    scratch: Vec<f32>,
+    out: Vec<f32>,
 }
 
 /// Decisions remembered while waiting for their outcomes; older ones are dropped (their
@@ -141,6 +144,8 @@ impl FineTuned {
     pub fn new(policy: DrlPolicy, cfg: FineTuneConfig) -> FineTuned {
         let name = format!("{}+finetune", policy.name());
         FineTuned {
+            scratch: vec![0.0; policy.network().scratch_len()],
+            out: vec![0.0; policy.network().actions()],
             pretrained: policy.network().clone(),
             live: policy,
             cfg,
@@ -343,10 +348,19 @@ impl Policy for FineTuned {
                 self.spare.push(old.hidden);
             }
         }
-        // The forward of `decide` already computed the hidden layer: copy it, don't recompute.
+        // Head learning reads the hidden layer of each decision. The forward of `decide`
+        // computed it, unless the heads were zero (it then skips the hidden layers).
         let mut hidden = self.spare.pop().unwrap_or_default();
         hidden.clear();
-        hidden.extend_from_slice(self.live.last_hidden());
+        if self.cfg.learning_rate > 0.0 {
+            let net = self.live.network();
+            if net.has_zero_heads() {
+                net.forward(self.live.last_input(), &mut self.scratch, &mut self.out);
+                hidden.extend_from_slice(net.last_hidden(&self.scratch));
+            } else {
+                hidden.extend_from_slice(self.live.last_hidden());
+            }
+        }
         self.pending.push_back(Pending {
             request: obs.request.id.0,
             prior: self.live.last_prior()[a],
@@ -384,5 +398,55 @@ impl Policy for FineTuned {
 
     fn queue_order(&self) -> QueueOrder {
         QueueOrder::LeastSlackFirst
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{FineTuneConfig, FineTuned};
+    use crate::net::QNet;
+    use crate::policy::DrlPolicy;
+    use burn::prelude::*;
+    use cosched_core::{DeviceProfile, Observation, Workload};
+    use cosched_sim::{simulate, SimConfig};
+
+    /// Head learning from a policy whose heads are zero (its decisions skip the hidden layers)
+    /// learns exactly what it learns where every decision runs the whole forward.
+    #[test]
+    fn head_learning_from_zero_heads_reads_the_same_hidden_layer() {
+        let device = DeviceProfile::builtin("jetson-orin-nano").unwrap();
+        let (n_proc, n_models) = (device.processors.len(), device.models.len());
+        let mut plain = QNet::seeded(
+            &Device::flex(),
+            9,
+            Observation::feature_len(n_proc, n_models),
+            16,
+            n_proc,
+        )
+        .to_plain();
+        plain.set_prior_weights(&cosched_core::ObjectiveWeights::BALANCED);
+        assert!(plain.has_zero_heads());
+        let mut full = plain.clone();
+        full.zero_heads = false;
+        let mut w = Workload::builtin("camera-pipeline").unwrap();
+        w.duration_s = 10.0;
+        let w = w.resolve(&device, Some(0.9), "camera-pipeline").unwrap();
+        let cfg = FineTuneConfig {
+            learning_rate: 0.001,
+            margin: f64::INFINITY,
+            window: 200,
+            ..FineTuneConfig::default()
+        };
+        let run = |net| {
+            let mut ft = FineTuned::new(DrlPolicy::new("drl", net, n_models), cfg);
+            let r = simulate(&device, &w, &mut ft, &SimConfig::with_seed(4));
+            (r.objective, ft.updates(), ft.network().clone())
+        };
+        let (skipping, reference) = (run(plain), run(full));
+        assert!(skipping.1 > 100, "{} updates", skipping.1);
+        assert_eq!(skipping.0, reference.0);
+        assert_eq!(skipping.1, reference.1);
+        assert_eq!(skipping.2.wa, reference.2.wa);
+        assert_eq!(skipping.2.wv, reference.2.wv);
     }
 }

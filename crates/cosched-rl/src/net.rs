@@ -99,7 +99,9 @@ impl QNet {
         };
         let [inputs, hidden] = self.l1.weight.val().dims();
         let actions = self.advantage.weight.val().dims()[1];
+        let (wv, bv, wa, ba) = (w(&self.value), b(&self.value), w(&self.advantage), b(&self.advantage));
         PlainMlp {
+            zero_heads: PlainMlp::heads_are_zero(&wv, &bv, &wa, &ba),
             inputs,
             hidden,
             actions,
@@ -107,10 +109,10 @@ impl QNet {
             b1: b(&self.l1),
             w2: w(&self.l2),
             b2: b(&self.l2),
-            wv: w(&self.value),
-            bv: b(&self.value),
-            wa: w(&self.advantage),
-            ba: b(&self.advantage),
+            wv,
+            bv,
+            wa,
+            ba,
             prior_energy: 0.0,
             prior_violation: 0.0,
             prior_form: Default::default(),

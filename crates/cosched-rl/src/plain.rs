@@ -33,6 +33,10 @@ pub struct PlainMlp {
     /// Empty: the network's outputs are processors. Otherwise they are these rules
     /// ([`crate::options`]), one output each, and the chosen rule places the request.
     pub(crate) options: Vec<Rule>,
+    /// Both output heads are all zeros (an untrained network, or a policy file that kept its
+    /// prior): the output is then exactly zero whatever the input, and
+    /// [`PlainMlp::residual`] skips the hidden layers.
+    pub(crate) zero_heads: bool,
 }
 
 /// `out = relu?(x W + b)` for `W` stored `[x.len()][out.len()]`.
@@ -87,6 +91,29 @@ impl PlainMlp {
         }
     }
 
+    /// The network's output, as [`PlainMlp::forward`] gives it, without computing the hidden
+    /// layers where the heads are zero: the output is then exactly zero. Where it skips them,
+    /// `scratch` keeps what it held. Most shipped policies keep their prior, and this halves
+    /// what a decision and a guard's replay of it cost.
+    #[inline]
+    pub fn residual(&self, x: &[f32], scratch: &mut [f32], out: &mut [f32]) {
+        if self.zero_heads {
+            out.fill(0.0);
+        } else {
+            self.forward(x, scratch, out);
+        }
+    }
+
+    /// Whether both output heads are all zeros (see [`PlainMlp::residual`]).
+    pub fn has_zero_heads(&self) -> bool {
+        self.zero_heads
+    }
+
+    /// Whether these head weights and biases are all zeros.
+    pub(crate) fn heads_are_zero(wv: &[f32], bv: &[f32], wa: &[f32], ba: &[f32]) -> bool {
+        [wv, bv, wa, ba].iter().all(|s| s.iter().all(|&w| w == 0.0))
+    }
+
     /// The candidate action with the highest Q-value, residual from `x` plus `prior` (one per
     /// action, as stored with a transition, [`crate::features::NOT_CANDIDATE`] for actions that
     /// were not candidates); first on ties; `None` if there is no candidate. `q` receives the
@@ -126,6 +153,7 @@ impl PlainMlp {
     /// Move the heads by `step` times the gradient of [`PlainMlp::head_q`] for `action`
     /// (a negative `step` descends).
     pub fn head_step(&mut self, h: &[f32], action: usize, step: f32) {
+        self.zero_heads = false;
         let a_n = self.actions;
         let share = 1.0 / a_n as f32;
         for (i, &hi) in h.iter().enumerate() {
@@ -187,5 +215,39 @@ impl PlainMlp {
             + self.bv.len()
             + self.wa.len()
             + self.ba.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::net::QNet;
+    use crate::plain::PlainMlp;
+    use burn::prelude::*;
+
+    /// A network of 6 inputs, 8 hidden units and 3 outputs, its heads zero or not.
+    fn net(zero_heads: bool) -> PlainMlp {
+        let mut p = QNet::seeded(&Device::flex(), 3, 6, 8, 3).to_plain();
+        assert!(p.has_zero_heads(), "a fresh network's heads start at zero");
+        if !zero_heads {
+            p.head_step(&[0.5; 8], 1, 0.1);
+        }
+        p
+    }
+
+    #[test]
+    fn the_residual_is_the_forward_and_skips_only_where_the_heads_are_zero() {
+        for zero in [true, false] {
+            let p = net(zero);
+            assert_eq!(p.has_zero_heads(), zero);
+            for x in [[0.0f32; 6], [0.3, -1.0, 2.0, 0.0, 5.0, 1.0]] {
+                let (mut s1, mut s2) = (vec![7.0; p.scratch_len()], vec![7.0; p.scratch_len()]);
+                let (mut full, mut res) = ([1.0f32; 3], [1.0f32; 3]);
+                p.forward(&x, &mut s1, &mut full);
+                p.residual(&x, &mut s2, &mut res);
+                assert_eq!(full, res, "zero heads: {zero}, x {x:?}");
+                // Skipped exactly where the output cannot depend on the hidden layers.
+                assert_eq!(s2 == vec![7.0; p.scratch_len()], zero);
+            }
+        }
     }
 }

@@ -68,7 +68,9 @@ impl DrlPolicy {
         &mut self.net
     }
 
-    /// The last hidden layer of the last decision (what the output heads read).
+    /// The last hidden layer of the last decision (what the output heads read). Not computed
+    /// where the heads are zero ([`PlainMlp::residual`]): compute it with
+    /// [`PlainMlp::forward`] on [`DrlPolicy::last_input`] there.
     pub fn last_hidden(&self) -> &[f32] {
         self.net.last_hidden(&self.scratch)
     }
@@ -140,7 +142,7 @@ pub(crate) fn choose(
     q: &mut [f32],
     prior: &mut [f32],
 ) -> Option<usize> {
-    net.forward(x, scratch, q);
+    net.residual(x, scratch, q);
     let (energy_w, violation_w) = net.prior_weights();
     let form = net.prior_form();
     // Compared in f64: see `crate::features::prior_value`. On the stack: deciding allocates nothing.
@@ -193,7 +195,7 @@ pub(crate) fn follow_rule(
 /// prior's cost); a rule takes the decision from the prior only if its gain is above
 /// [`RULE_MARGIN`], and the best such rule does. `prior` gets zeros, `q` the outputs.
 fn pick_rule(net: &PlainMlp, x: &[f32], scratch: &mut [f32], q: &mut [f32], prior: &mut [f32]) -> usize {
-    net.forward(x, scratch, q);
+    net.residual(x, scratch, q);
     let mut best = (RULE_MARGIN, 0);
     for (o, rule) in net.options.iter().enumerate() {
         prior[o] = 0.0;
