@@ -107,6 +107,7 @@ pub mod options;
 pub mod plain;
 mod policy;
 pub mod policy_file;
+mod ring;
 pub mod rollout;
 pub mod train;
 

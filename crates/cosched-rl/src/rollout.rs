@@ -18,6 +18,7 @@
 
 use crate::options::Rule;
 use crate::plain::PlainMlp;
+use crate::ring::Ring;
 use cosched_core::{Action, ObjectiveWeights, Outcome, ProcessorId};
 use cosched_sim::SimEnv;
 use std::collections::HashMap;
@@ -115,9 +116,7 @@ fn one_rollout(
 pub(crate) struct Samples {
     pub(crate) inputs: usize,
     pub(crate) actions: usize,
-    cap: usize,
-    pub(crate) len: usize,
-    next: usize,
+    pub(crate) ring: Ring,
     pub(crate) obs: Vec<f32>,
     /// Per rule: the output the network should give, the rule's gain over the prior rule as a
     /// fraction of the prior's cost.
@@ -129,9 +128,7 @@ impl Samples {
         Samples {
             inputs,
             actions,
-            cap,
-            len: 0,
-            next: 0,
+            ring: Ring::new(cap),
             obs: vec![0.0; inputs * cap],
             target: vec![0.0; actions * cap],
         }
@@ -142,14 +139,12 @@ impl Samples {
     /// that one margin means the same at any load.
     pub(crate) fn push_relative(&mut self, x: &[f32], costs: &[f64]) {
         let base = costs[0];
-        let i = self.next;
+        let i = self.ring.push();
         self.obs[i * self.inputs..(i + 1) * self.inputs].copy_from_slice(x);
         let k = self.actions;
         for (t, &c) in self.target[i * k..(i + 1) * k].iter_mut().zip(costs) {
             *t = ((base - c) / base.max(1e-6)).clamp(-1.0, 1.0) as f32;
         }
-        self.next = (self.next + 1) % self.cap;
-        self.len = (self.len + 1).min(self.cap);
     }
 }
 
@@ -171,6 +166,6 @@ mod tests {
         s.push_relative(&[0.5, 0.5], &[1.0, 50.0, 1.0]);
         let t = &s.target[3..6];
         assert!((t[1] + 1.0).abs() < 1e-6 && t[2].abs() < 1e-6, "{t:?}");
-        assert_eq!(s.len, 2);
+        assert_eq!(s.ring.len(), 2);
     }
 }

@@ -90,7 +90,7 @@ impl Dqn {
                 }
             }
             actor.step += 1;
-            if actor.step.is_multiple_of(cfg.train_every) && self.replay.len >= cfg.batch.max(1000) {
+            if actor.step.is_multiple_of(cfg.train_every) && self.replay.ring.len() >= cfg.batch.max(1000) {
                 learner.dqn_update(&self.replay, &self.target, &actor.acting, cfg, &mut actor.rng);
                 actor.follow(learner, cfg);
                 if learner.updates.is_multiple_of(cfg.target_sync) {

@@ -69,7 +69,7 @@ impl Learner {
         let mut q = vec![0.0f32; actions];
         let mut qt = vec![0.0f32; actions];
         for b in 0..cfg.batch {
-            let i = rng.random_range(0..replay.len);
+            let i = rng.random_range(0..replay.ring.len());
             let s = &replay.obs[i * n..(i + 1) * n];
             self.bx[b * n..(b + 1) * n].copy_from_slice(s);
             let a = replay.action[i] as usize;
@@ -94,7 +94,7 @@ impl Learner {
     pub fn rollout_update(&mut self, samples: &Samples, cfg: &TrainConfig, rng: &mut ChaCha8Rng) {
         let (n, k) = (samples.inputs, samples.actions);
         for b in 0..cfg.batch {
-            let i = rng.random_range(0..samples.len);
+            let i = rng.random_range(0..samples.ring.len());
             let a = rng.random_range(0..k);
             self.bx[b * n..(b + 1) * n].copy_from_slice(&samples.obs[i * n..(i + 1) * n]);
             self.ba[b] = a as i64;

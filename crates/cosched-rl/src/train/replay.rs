@@ -1,12 +1,12 @@
 //! The replay buffer of Double DQN, and the placements of an episode waiting for their
 //! requests' outcomes before they enter it.
 
+use crate::ring::Ring;
+
 pub(super) struct Replay {
     pub(super) inputs: usize,
     pub(super) actions: usize,
-    cap: usize,
-    pub(super) len: usize,
-    next: usize,
+    pub(super) ring: Ring,
     pub(super) obs: Vec<f32>,
     pub(super) next_obs: Vec<f32>,
     // The prior's values (one per action) of `obs` and `next_obs`: the prior is computed from
@@ -23,9 +23,7 @@ impl Replay {
         Replay {
             inputs,
             actions,
-            cap,
-            len: 0,
-            next: 0,
+            ring: Ring::new(cap),
             obs: vec![0.0; inputs * cap],
             next_obs: vec![0.0; inputs * cap],
             prior: vec![0.0; actions * cap],
@@ -37,7 +35,7 @@ impl Replay {
     }
 
     pub(super) fn push(&mut self, now: &Pending, reward: f32, next: Option<&Pending>) {
-        let i = self.next;
+        let i = self.ring.push();
         let (n, k) = (self.inputs, self.actions);
         self.obs[i * n..(i + 1) * n].copy_from_slice(&now.obs);
         self.prior[i * k..(i + 1) * k].copy_from_slice(&now.prior);
@@ -55,8 +53,6 @@ impl Replay {
         self.action[i] = action;
         self.reward[i] = reward;
         self.done[i] = next.is_none();
-        self.next = (i + 1) % self.cap;
-        self.len = (self.len + 1).min(self.cap);
     }
 }
 

@@ -74,7 +74,7 @@ impl Rules {
                 );
                 tracing::trace!(costs = ?self.costs, workload = %name, load, "rule rollouts");
                 self.samples.push_relative(&actor.x, &self.costs);
-                if self.samples.len >= cfg.batch {
+                if self.samples.ring.len() >= cfg.batch {
                     learner.rollout_update(&self.samples, cfg, &mut actor.rng);
                     actor.follow(learner, cfg);
                 }
