@@ -90,7 +90,7 @@ pub struct TrainConfig {
     /// Where those randomised episodes come from: scenarios `0..train_family.1` of seed
     /// `train_family.0` of the scenario generator (docs/scenarios.md: training seeds are
     /// 1000-1999), one drawn per episode. `None`: the older random mixes of
-    /// [`random_workload`].
+    /// [`random_workload`](super::random_workload).
     pub train_family: Option<(u64, u64)>,
     /// What the weights are selected on: scenarios `0..validation.1` of seed `validation.0`
     /// (a validation seed, 2000-2999), at `eval_loads`. `None`: the training workloads and
@@ -145,7 +145,7 @@ pub struct TrainConfig {
     /// Prior forms: training learns corrections to the first; the untrained policy of each
     /// other is a candidate to keep like a checkpoint (see [`PriorForm`]).
     pub prior_forms: Vec<PriorForm>,
-    /// Write a [`Checkpoint`] here at every evaluation.
+    /// Write a [`Checkpoint`](crate::Checkpoint) here at every evaluation.
     pub checkpoint_dir: Option<PathBuf>,
     /// Resume from this checkpoint (same device, objective, seed and width; see
     /// [`crate::checkpoint`] for what a resumed run does not restore).
@@ -157,7 +157,7 @@ pub struct TrainConfig {
     pub method: TrainMethod,
 }
 
-/// How [`train`] turns experience into targets for the network.
+/// How [`train`](super::train) turns experience into targets for the network.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum TrainMethod {
     /// Double DQN: one-step bootstrapped targets from a replay buffer.

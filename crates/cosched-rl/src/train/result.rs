@@ -4,7 +4,7 @@ use crate::features::PriorForm;
 use crate::plain::PlainMlp;
 use serde::{Deserialize, Serialize};
 
-/// Progress reported during [`train`].
+/// Progress reported during [`train`](super::train).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrainProgress {
     /// Placements so far.
@@ -37,7 +37,7 @@ pub struct EvalCase {
     pub best_baseline_objective: f64,
 }
 
-/// The outcome of [`train`]: the best network found, in burn's format and as plain weights.
+/// The outcome of [`train`](super::train): the best network found, in burn's format and as plain weights.
 #[derive(Debug, Clone)]
 pub struct TrainedPolicy {
     /// Weights in burn's file format (burnpack).
@@ -62,7 +62,7 @@ pub struct TrainedPolicy {
     /// cases lost by more than 0.2 %, plus a fraction that orders ties by the cases lost at all
     /// and then by the mean shortfall (lower is better; below 1 loses no case clearly).
     pub score: f64,
-    /// Seed of the run that produced the weights (see [`train_restarts`]).
+    /// Seed of the run that produced the weights (see [`train_restarts`](super::train_restarts)).
     pub seed: u64,
     /// Wall-clock seconds spent.
     pub wall_s: f64,
