@@ -10,7 +10,7 @@
 #
 # Writes docs/drl-evaluation.md, docs/drl-evaluation.json and the summary between the
 # `<!-- drl-table -->` markers of README.md. Runs JOBS (default 2) evaluations at a time; about
-# two hours on a 2-core machine (jetson-agx-orin's guarded row is the longest).
+# an hour on a 2-core machine (jetson-agx-orin's guarded row is the longest).
 #
 #   scripts/evaluate-policies.sh
 #   TEST_SEED=3200 COUNT=50 scripts/evaluate-policies.sh   # another test family
