@@ -19,10 +19,11 @@ pub(super) struct Episode {
     pub env: SimEnv,
 }
 
-/// Draws the episode that starts at placement `step`: a random workload, a load (curriculum:
-/// the upper end opens up over the first third of training), a duration cut to about
-/// `cfg.episode_placements` requests, and a board that differs a little from the profile.
-pub(super) fn draw(cfg: &TrainConfig, step: u64, rng: &mut ChaCha8Rng) -> Result<Episode, RlError> {
+/// Draws the episode that starts when `progress_frac` of training is done: a random workload,
+/// a load (curriculum: the upper end opens up over the first third of training), a duration
+/// cut to about `cfg.episode_placements` requests, and a board that differs a little from the
+/// profile.
+pub(super) fn draw(cfg: &TrainConfig, progress_frac: f64, rng: &mut ChaCha8Rng) -> Result<Episode, RlError> {
     let device = &cfg.device;
     let (name, w) = if rng.random_bool(cfg.random_mix_fraction.clamp(0.0, 1.0)) {
         let w = match cfg.train_family {
@@ -34,7 +35,6 @@ pub(super) fn draw(cfg: &TrainConfig, step: u64, rng: &mut ChaCha8Rng) -> Result
         let (n, w) = &cfg.workloads[rng.random_range(0..cfg.workloads.len())];
         (n.clone(), w.clone())
     };
-    let progress_frac = step as f64 / cfg.steps as f64;
     let hi = cfg.load.0 + (cfg.load.1 - cfg.load.0) * (progress_frac * 3.0).min(1.0);
     let load = rng.random_range(cfg.load.0..=hi.max(cfg.load.0));
     let mut w = w;

@@ -76,8 +76,8 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
         TrainMethod::Rules { every, horizon } => Method::Rules(Rules::new(cfg, inputs, n_out, every, horizon)),
     };
     let mut at = Counters {
+        episodes: 0,
         next_eval: cfg.eval_every,
-        ..Counters::default()
     };
     if let Some(dir) = &cfg.resume_from {
         let ck = load_checkpoint(dir)?;
@@ -102,7 +102,6 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
         selection.last_ratio = s.last_ratio;
         learner.updates = s.updates;
         at = Counters {
-            step: s.step,
             episodes: s.episodes,
             next_eval: s.next_eval,
         };
@@ -117,20 +116,26 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
 
     while actor.step < cfg.steps {
         let progress_frac = actor.step as f64 / cfg.steps as f64;
-        let mut ep = episode::draw(cfg, actor.step, &mut actor.rng)?;
+        let mut ep = episode::draw(cfg, progress_frac, &mut actor.rng)?;
         let ret = match &mut method {
             Method::Dqn(dqn) => dqn.episode(&mut ep.env, progress_frac, &mut actor, &mut learner, cfg),
             Method::Rules(rules) => rules.episode(&mut ep.env, &ep.name, ep.load, &mut actor, &mut learner, cfg),
         };
-        at.step = actor.step;
         at.episodes += 1;
-        if at.step >= at.next_eval || at.step >= cfg.steps {
+        if actor.step >= at.next_eval || actor.step >= cfg.steps {
             at.next_eval += cfg.eval_every;
             let candidate = learner.plain(cfg, form);
-            selection.consider(cfg, at.step, candidate, || Ok(learner.net.to_bytes()?))?;
+            selection.consider(cfg, actor.step, candidate, || Ok(learner.net.to_bytes()?))?;
             if let Some(dir) = &cfg.checkpoint_dir {
                 let ck = Checkpoint {
-                    state: resume::state(cfg, at, learner.updates, &selection.kept, selection.last_ratio),
+                    state: resume::state(
+                        cfg,
+                        actor.step,
+                        at,
+                        learner.updates,
+                        &selection.kept,
+                        selection.last_ratio,
+                    ),
                     online: learner.net.to_bytes()?,
                     best: selection.kept.weights.clone(),
                 };
@@ -138,7 +143,7 @@ pub fn train(cfg: &TrainConfig, progress: &mut dyn FnMut(&TrainProgress)) -> Res
             }
         }
         progress(&TrainProgress {
-            step: at.step,
+            step: actor.step,
             total: cfg.steps,
             episodes: at.episodes,
             last_return_per_request: (ret.placements > 0).then(|| ret.sum / ret.placements as f64),

@@ -8,18 +8,18 @@ use crate::error::RlError;
 use crate::policy_file::device_hash;
 use std::path::Path;
 
-/// Where a run is: placements and episodes so far, and when it evaluates next.
-#[derive(Debug, Clone, Copy, Default)]
+/// Where a run is besides its placements: episodes so far, and when it evaluates next.
+#[derive(Debug, Clone, Copy)]
 pub(super) struct Counters {
-    pub step: u64,
     pub episodes: u64,
     pub next_eval: u64,
 }
 
-/// The checkpoint state of a run at `at`, after `updates` gradient updates, with the weights
-/// `kept` so far.
+/// The checkpoint state of a run at placement `step` and `at`, after `updates` gradient
+/// updates, with the weights `kept` so far.
 pub(super) fn state(
     cfg: &TrainConfig,
+    step: u64,
     at: Counters,
     updates: u64,
     kept: &Kept,
@@ -32,7 +32,7 @@ pub(super) fn state(
         seed: cfg.seed,
         hidden: cfg.hidden,
         method: cfg.method.name().into(),
-        step: at.step,
+        step,
         episodes: at.episodes,
         updates,
         next_eval: at.next_eval,
