@@ -34,6 +34,13 @@ const CLOSED_SHARE: f64 = 0.9;
 /// Fewer arrivals than this say nothing either way.
 const MIN_ARRIVALS: usize = 8;
 
+/// A closed loop shows itself by arrivals that follow completions; fewer than this say nothing.
+/// Without it, a stream none of whose requests has finished yet (an open loop queued behind a
+/// burst, or any stream at the early judgement of a dense run) has as many outstanding as it
+/// sent, no arrival left to follow a completion, and passed for a closed loop of that
+/// concurrency, which the replay then ran thousands of times over.
+const MIN_FOLLOWERS: usize = 4;
+
 /// The closed-loop streams among `spans` (in any order) and their concurrency: the most
 /// requests of the stream outstanding at once. Streams not listed are open loops.
 pub(super) fn closed_loops(spans: &[Span]) -> BTreeMap<u16, u32> {
@@ -60,7 +67,9 @@ pub(super) fn closed_loops(spans: &[Span]) -> BTreeMap<u16, u32> {
             })
             .count();
         let concurrency = concurrency_bound(&reqs);
-        if (followers as f64) < CLOSED_SHARE * (reqs.len() as f64 - f64::from(concurrency)) {
+        // Every arrival after the first `concurrency` should follow a completion.
+        let expected = reqs.len().saturating_sub(concurrency as usize);
+        if followers < MIN_FOLLOWERS || (followers as f64) < CLOSED_SHARE * expected as f64 {
             continue;
         }
         closed.insert(stream, concurrency);
@@ -140,6 +149,27 @@ mod tests {
             })
             .collect();
         assert!(closed_loops(&open).is_empty());
+        // Nothing finished yet (a backlog, or the early judgement of a dense run): as many
+        // outstanding as sent, which a closed loop of that concurrency would also show, but
+        // no arrival follows a completion, so nothing says it is one.
+        let queued: Vec<Span> = open
+            .iter()
+            .map(|s| Span {
+                done_ms: f64::INFINITY,
+                ..*s
+            })
+            .collect();
+        assert!(closed_loops(&queued).is_empty());
+        // Three arrivals that follow a completion are too few to tell a loop by.
+        let mut three = closed(5, 5.0, 2);
+        three.retain(|s| s.arrival_ms < 5.0 || s.arrival_ms > 5.4);
+        assert_eq!(three.len(), 8);
+        assert!(closed_loops(&three).is_empty());
+        assert_eq!(
+            closed_loops(&closed(5, 5.0, 2)),
+            BTreeMap::from([(0, 5)]),
+            "five are enough"
+        );
         // Too few arrivals to tell.
         assert!(closed_loops(&closed(1, 5.0, 3)).is_empty());
     }
