@@ -165,6 +165,8 @@ fn after_a_switch_the_next_judgement_comes_after_the_probation() {
         probation_ms: 700.0,
         // Any difference moves the decisions, so that switches are frequent.
         margin: 0.0,
+        // Judged by time only here; a burst's judgement has its own test.
+        burst_sigma: None,
         ..GuardConfig::default()
     };
     // Two placements that are about as poor as each other take turns.
@@ -189,6 +191,67 @@ fn after_a_switch_the_next_judgement_comes_after_the_probation() {
     assert!(
         at.windows(2).any(|p| (p[1] - p[0] - 0.7).abs() < 0.1),
         "no switch was reviewed at the probation: {at:?}"
+    );
+}
+
+/// A burst is judged when it comes, not at the next period, and the guard still lists it.
+#[test]
+fn a_burst_is_judged_when_it_comes() {
+    let device = DeviceProfile::builtin("jetson-agx-orin").unwrap();
+    let gpu_ms = device.models[0].on[1]
+        .as_ref()
+        .expect("model 0 runs on the GPU")
+        .mean_ms;
+    let model = device.models[0].name.clone();
+    // Calm for 3 s (the GPU alone serves it), then more than the GPU alone serves.
+    let mut events: Vec<(f64, String)> = (0..300).map(|i| (f64::from(i) * 10.0, model.clone())).collect();
+    events.extend((0..42_000).map(|i| (3000.0 + f64::from(i) / 6.0, model.clone())));
+    let w = Workload {
+        name: "calm-then-burst".into(),
+        description: String::new(),
+        duration_s: 10.0,
+        load: None,
+        streams: vec![cosched_core::Stream {
+            name: "s".into(),
+            model: None,
+            arrival: cosched_core::Arrival::Trace {
+                file: "calm-then-burst".into(),
+                events: Arc::new(events),
+            },
+            slo: cosched_core::Slo::Ms(2.0 * gpu_ms),
+        }],
+    }
+    .resolve(&device, None, "calm-then-burst")
+    .unwrap();
+    let run = |burst_sigma| {
+        let cands = vec![
+            candidate("fastest-only", &device),
+            candidate("earliest-finish", &device),
+        ];
+        let config = GuardConfig {
+            burst_sigma,
+            ..GuardConfig::default()
+        };
+        let mut g = Guard::new(&device, cands, config);
+        simulate(&device, &w, &mut g, &SimConfig::with_seed(1))
+    };
+    let (on, off) = (run(Some(3.0)), run(None));
+    let first = |r: &cosched_core::RunReport| {
+        let s = r
+            .policy_switches
+            .first()
+            .expect("the burst sinks the GPU alone: the guard leaves it");
+        assert_eq!(s.to, "earliest-finish");
+        s.at_s
+    };
+    assert!(first(&off) >= 5.9, "by time, at the next period: {}", first(&off));
+    assert!(first(&on) > 3.0 && first(&on) < 5.0, "at the burst: {}", first(&on));
+    assert_eq!(on.arrived, on.completed + on.unfinished);
+    assert!(
+        on.objective < off.objective,
+        "{} against {}",
+        on.objective,
+        off.objective
     );
 }
 

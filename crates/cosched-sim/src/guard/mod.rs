@@ -13,21 +13,25 @@
 //! loops (`guard/closed_loop.rs`), since their pace depends on the policy. A calm stretch,
 //! where several candidates replay alike, is judged again at a heavier load, because it says
 //! nothing about the burst that may follow. It judges early (`first_ms`, or sooner once a dense
-//! run has placed `first_arrivals` requests) and again soon after a switch (`probation_ms`),
-//! because a wrong choice costs most while queues grow. It runs inline in the simulator
+//! run has placed `first_arrivals` requests), again soon after a switch (`probation_ms`), and
+//! when a burst comes (`burst_sigma`), because a wrong choice costs most while queues grow; and
+//! it replays the busiest window the run has seen (`peak_factor`), because the recent window of
+//! a calm stretch forgets the burst that will come again. It runs inline in the simulator
 //! (virtual time: deterministic runs) and on a background thread in real runs (off the dispatch
 //! path: a decision only reads the verdict).
 
 mod closed_loop;
+mod config;
+mod measured;
+mod replay;
 
-use crate::{simulate, SimConfig};
-use closed_loop::{closed_loops, Span};
-use cosched_core::{
-    Action, Arrival, DeviceProfile, ModelId, ObjectiveWeights, Observation, Outcome, Policy, PolicySwitch, QueueOrder,
-    RequestId, Slo, Stream, Workload,
-};
+pub use config::GuardConfig;
+use measured::Measured;
+use replay::{judge, Snapshot, Verdict, Window};
+
+use cosched_core::{Action, DeviceProfile, ModelId, Observation, Outcome, Policy, PolicySwitch, QueueOrder, RequestId};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 /// Builds a fresh instance of a candidate policy (for each replay).
@@ -42,94 +46,6 @@ pub struct Candidate {
     pub make: PolicyFactory,
 }
 
-/// Settings of a [`Guard`].
-#[derive(Debug, Clone)]
-pub struct GuardConfig {
-    /// Time between two judgements, ms.
-    pub period_ms: f64,
-    /// Time of the first judgement, ms: the policy a run starts with is judged early, on
-    /// little history, because a wrong start costs a whole `period` of growing queues.
-    pub first_ms: f64,
-    /// A run that has placed this many requests before `first_ms` is also judged then, and
-    /// again at `first_ms`: what a wrong start costs grows with the decisions made under it,
-    /// not with the time (a trace at 1,800 requests/s places 1,800 before the first second).
-    /// `None`: only by time.
-    pub first_arrivals: Option<u32>,
-    /// After a switch, the next judgement comes this soon (ms), so that a switch made on a
-    /// calm stretch is undone before the queues it lets grow cost the rest of the run.
-    pub probation_ms: f64,
-    /// A replay spans at least this long (ms): the recent window is repeated until it does,
-    /// so that a judgement made on a short history still shows where a queue is heading.
-    pub horizon_ms: f64,
-    /// How much of the recent past is replayed, ms.
-    pub window_ms: f64,
-    /// A candidate takes over only when its regret is this fraction below the live
-    /// policy's.
-    pub margin: f64,
-    /// The recent arrivals are replayed this many times back to back: a forecast that the
-    /// traffic goes on as it was, long enough for a policy that lets queues grow to pay for it
-    /// (one window from empty queues favoured exactly those policies under overload).
-    pub repeats: u32,
-    /// Each replay is also run with its arrivals this many times faster, and a candidate's
-    /// ratio to the best candidate at these growth loads counts in its score (see
-    /// `growth_weight`): a policy that is best at the recent load but collapses when traffic
-    /// grows a little (as the GPU-only placement does) is not chosen on a calm stretch. The
-    /// smallest factor is the recent load. A factor just above 1
-    /// tells the policies that are only marginally stable at the recent load, whose backlog
-    /// grows too slowly for a 10 s replay at that load to show it, from those that keep up.
-    pub stress: Vec<f64>,
-    /// A stress load counts only where its best candidate's objective is at most this many
-    /// times the best at the smallest stress factor. A load that no candidate serves ranks the
-    /// policies by how they fail, and a steady load near saturation (cameras at a fixed frame
-    /// rate) would otherwise go to whichever fails least at a growth that never comes, over
-    /// the placement that is best at the load there is (docs/guard.md).
-    pub stress_bound: Option<f64>,
-    /// How the growth loads (the stress factors above the smallest) weigh against the recent
-    /// load. `None`: a candidate scores its worst ratio over all of them (minimax regret).
-    /// `Some(w)`: its ratio at the recent load times its worst ratio over the growth loads to
-    /// the power `w`, so that a growth that may not come costs less than a loss at the load
-    /// there is.
-    pub growth_weight: Option<f64>,
-    /// A candidate's score is its worst regret over this many recent judgements, so that a
-    /// policy that collapsed in the last burst is not trusted again in the next calm stretch
-    /// (3 did no better than 1 on the validation scenarios, see docs/guard.md).
-    pub memory: u32,
-    /// Where several candidates score within `margin` of the best (a calm stretch: every
-    /// sensible placement does the same), the replay is also run this many times faster, and
-    /// among the tied candidates that score no worse than the live policy, the one that copes
-    /// best with it takes over if it beats the live policy there by `margin`.
-    pub tie_stress: Option<f64>,
-    /// The objective the replays are scored on.
-    pub weights: ObjectiveWeights,
-    /// Judge on a background thread (real runs) instead of inline (the simulator).
-    pub background: bool,
-    /// Seed of the replays' service times.
-    pub seed: u64,
-}
-
-impl Default for GuardConfig {
-    fn default() -> Self {
-        GuardConfig {
-            period_ms: 5_000.0,
-            first_ms: 1_000.0,
-            first_arrivals: Some(256),
-            probation_ms: 1_000.0,
-            horizon_ms: 10_000.0,
-            window_ms: 10_000.0,
-            margin: 0.03,
-            repeats: 2,
-            stress: vec![1.0, 1.1, 1.5],
-            stress_bound: Some(2.0),
-            growth_weight: Some(0.5),
-            memory: 1,
-            tie_stress: Some(3.0),
-            weights: ObjectiveWeights::BALANCED,
-            background: false,
-            seed: 0x6a41,
-        }
-    }
-}
-
 /// One arrival as the guard remembers it.
 #[derive(Debug, Clone, Copy)]
 struct Seen {
@@ -140,285 +56,6 @@ struct Seen {
     slo_ms: f64,
     /// When it finished (filled in when a snapshot is taken); infinite while it has not.
     done_ms: f64,
-}
-
-/// How far the board is from its profile, per model and processor, smoothed, to correct the
-/// profile the replays run on.
-///
-/// It keeps the ratio of each measured service time to what the profile predicts for that run
-/// (`Outcome::expected_service_ms`: batch, frequency and memory interference included), not the
-/// service time itself: the replay applies interference and frequency again, so a replay on raw
-/// measurements would count the live policy's own contention twice, and make the processors it
-/// uses look slower than the ones it leaves idle (on the validation scenarios that bias cost the
-/// guard more than the correction gained, docs/guard.md).
-#[derive(Debug, Clone)]
-struct Measured {
-    n_proc: usize,
-    /// (samples, smoothed ratio of measured to predicted service time).
-    per_pair: Vec<(u32, f64)>,
-}
-
-impl Measured {
-    /// Pairs with fewer samples keep the profile's figure.
-    const MIN_SAMPLES: u32 = 10;
-    const ALPHA: f64 = 0.05;
-
-    fn new(device: &DeviceProfile) -> Measured {
-        let n_proc = device.processors.len();
-        Measured {
-            n_proc,
-            per_pair: vec![(0, 0.0); n_proc * device.models.len()],
-        }
-    }
-
-    fn record(&mut self, o: &Outcome) {
-        let Some(e) = self
-            .per_pair
-            .get_mut(o.model.index() * self.n_proc + o.processor.index())
-        else {
-            return;
-        };
-        let x = o.service_ms / o.expected_service_ms;
-        if !x.is_finite() || x <= 0.0 {
-            return;
-        }
-        *e = if e.0 == 0 {
-            (1, x)
-        } else {
-            (e.0.saturating_add(1), e.1 + Self::ALPHA * (x - e.1))
-        };
-    }
-
-    /// The profile with every well-measured latency scaled by its measured ratio.
-    fn corrected(&self, device: &DeviceProfile) -> DeviceProfile {
-        let mut d = device.clone();
-        for (m, model) in d.models.iter_mut().enumerate() {
-            for (p, on) in model.on.iter_mut().enumerate() {
-                let (n, ratio) = self.per_pair[m * self.n_proc + p];
-                if let Some(on) = on.as_mut().filter(|_| n >= Self::MIN_SAMPLES) {
-                    on.mean_ms = (on.mean_ms * ratio).max(1e-3);
-                }
-            }
-        }
-        d
-    }
-}
-
-/// What a judgement needs, copied so that it can run elsewhere.
-struct Snapshot {
-    at_ms: f64,
-    /// Requests decided but not finished: the queues as they are, replayed first.
-    in_flight: Vec<Seen>,
-    arrivals: Vec<Seen>,
-    device: DeviceProfile,
-}
-
-/// Every candidate's regret on the replays (same order as the candidates: its worst ratio to the
-/// best candidate over the stress loads); `None` when there was nothing to replay.
-struct Verdict {
-    at_ms: f64,
-    regret: Option<Vec<f64>>,
-    /// Where several candidates tied, each one's ratio to the best on the replay at
-    /// [`GuardConfig::tie_stress`].
-    tie: Option<Vec<f64>>,
-}
-
-/// One stream of a replay: its deadline and its `(time ms, model name)` events.
-type ReplayStream = (f64, Vec<(f64, String)>);
-
-/// A closed loop of the recent past, as the replay runs it.
-struct ClosedStream {
-    model: ModelId,
-    slo_ms: f64,
-    concurrency: u32,
-}
-
-/// The closed-loop streams of the snapshot (see [`closed_loop`]); a stream of several models
-/// or deadlines stays a trace, since a replayed closed loop has one of each.
-fn closed_loop_streams(s: &Snapshot) -> BTreeMap<u16, ClosedStream> {
-    let spans: Vec<Span> = s
-        .arrivals
-        .iter()
-        .map(|a| Span {
-            stream: a.stream,
-            arrival_ms: a.arrival_ms,
-            done_ms: a.done_ms,
-        })
-        .collect();
-    closed_loops(&spans)
-        .into_iter()
-        .filter_map(|(stream, concurrency)| {
-            let mut of_stream = s.arrivals.iter().filter(|a| a.stream == stream);
-            let first = of_stream.next()?;
-            of_stream
-                .all(|a| a.model == first.model && a.slo_ms == first.slo_ms)
-                .then_some((
-                    stream,
-                    ClosedStream {
-                        model: first.model,
-                        slo_ms: first.slo_ms,
-                        concurrency,
-                    },
-                ))
-        })
-        .collect()
-}
-
-/// Replay `s` under every candidate.
-fn judge(s: &Snapshot, candidates: &[Candidate], config: &GuardConfig) -> Verdict {
-    let none = Verdict {
-        at_ms: s.at_ms,
-        regret: None,
-        tie: None,
-    };
-    let Some(t0) = s.arrivals.first().map(|a| a.arrival_ms) else {
-        return none;
-    };
-    // One trace stream per (stream, model): a trace stream has one deadline rule.
-    let span_ms = (s.at_ms - t0).max(1e-3);
-    let repeats = config
-        .repeats
-        .max(1)
-        .max((config.horizon_ms / span_ms).ceil().min(1000.0) as u32);
-    let sim = SimConfig {
-        weights: config.weights,
-        ..SimConfig::with_seed(config.seed)
-    };
-    let stress: &[f64] = if config.stress.is_empty() {
-        &[1.0]
-    } else {
-        &config.stress
-    };
-    // Closed loops are replayed as closed loops (their pace depends on the policy), the rest
-    // as the traces they were.
-    let closed = closed_loop_streams(s);
-    // The replay at the recent load, grouped once; each stress factor only rescales its times.
-    let mut groups: BTreeMap<(u16, u16), ReplayStream> = BTreeMap::new();
-    for a in s.in_flight.iter().filter(|a| !closed.contains_key(&a.stream)) {
-        let g = groups.entry((a.stream, a.model.0)).or_insert((a.slo_ms, Vec::new()));
-        g.1.push((0.0, s.device.models[a.model.index()].name.clone()));
-    }
-    for k in 0..repeats {
-        for a in s.arrivals.iter().filter(|a| !closed.contains_key(&a.stream)) {
-            let g = groups.entry((a.stream, a.model.0)).or_insert((a.slo_ms, Vec::new()));
-            let t = a.arrival_ms - t0 + f64::from(k) * span_ms;
-            g.1.push((t, s.device.models[a.model.index()].name.clone()));
-        }
-    }
-    // The objective of every candidate on the replay with its arrivals `f` times as fast.
-    let replay = |f: f64| -> Option<(f64, Vec<f64>)> {
-        let f = f.max(1e-3);
-        let streams = groups
-            .iter()
-            .map(|((stream, model), (slo_ms, events))| Stream {
-                name: format!("s{stream}m{model}"),
-                model: None,
-                arrival: Arrival::Trace {
-                    file: "replay".into(),
-                    events: Arc::new(events.iter().map(|(t, m)| (t / f, m.clone())).collect()),
-                },
-                slo: Slo::Ms(*slo_ms),
-            })
-            .chain(closed.iter().map(|(stream, c)| Stream {
-                name: format!("s{stream}-closed"),
-                model: Some(s.device.models[c.model.index()].name.clone()),
-                arrival: Arrival::Closed {
-                    concurrency: c.concurrency,
-                },
-                slo: Slo::Ms(c.slo_ms),
-            }))
-            .collect();
-        let w = Workload {
-            name: "guard-replay".into(),
-            description: String::new(),
-            duration_s: span_ms * f64::from(repeats) / f / 1000.0,
-            load: None,
-            streams,
-        };
-        let w = w.resolve(&s.device, None, "guard replay").ok()?;
-        let objectives: Vec<f64> = candidates
-            .iter()
-            .map(|c| {
-                let mut p = (c.make)();
-                simulate(&s.device, &w, p.as_mut(), &sim).objective
-            })
-            .collect();
-        let best = objectives
-            .iter()
-            .copied()
-            .filter(|o| o.is_finite())
-            .fold(f64::INFINITY, f64::min);
-        (best.is_finite() && best > 0.0).then(|| {
-            let ratios = objectives
-                .iter()
-                .map(|o| if o.is_finite() { o / best } else { f64::INFINITY })
-                .collect();
-            (best, ratios)
-        })
-    };
-    let mut replays = Vec::with_capacity(stress.len());
-    for &f in stress {
-        let Some((best, ratios)) = replay(f) else { return none };
-        replays.push((f, best, ratios));
-    }
-    // The recent load is the smallest factor; its best objective is the yardstick of the others.
-    let (calm_factor, calm_best) = replays
-        .iter()
-        .min_by(|a, b| a.0.total_cmp(&b.0))
-        .map_or((f64::INFINITY, f64::INFINITY), |r| (r.0, r.1));
-    // recent[c], growth[c]: candidate c's worst ratio to the best candidate at the recent load
-    // and over the growth loads that some candidate still serves.
-    let mut recent = vec![1.0f64; candidates.len()];
-    let mut growth = vec![1.0f64; candidates.len()];
-    for (f, best, ratios) in &replays {
-        let counts = config.stress_bound.is_none_or(|b| *best <= b * calm_best);
-        tracing::trace!(
-            at_s = s.at_ms / 1000.0,
-            stress = f,
-            best,
-            counts,
-            ?ratios,
-            "guard replay"
-        );
-        if counts {
-            let worst = if *f <= calm_factor { &mut recent } else { &mut growth };
-            for (r, o) in worst.iter_mut().zip(ratios) {
-                *r = r.max(*o);
-            }
-        }
-    }
-    let regret: Vec<f64> = recent
-        .iter()
-        .zip(&growth)
-        .map(|(&r, &g)| score(r, g, config.growth_weight))
-        .collect();
-    // Only where the stress loads cannot tell the live policy from the best candidate.
-    let tie = config
-        .tie_stress
-        .filter(|_| tied(&regret, config.margin))
-        .and_then(replay)
-        .map(|(_, ratios)| ratios);
-    Verdict {
-        at_ms: s.at_ms,
-        regret: Some(regret),
-        tie,
-    }
-}
-
-/// A candidate's score from its ratio to the best candidate at the recent load and its worst
-/// ratio over the growth loads (see [`GuardConfig::growth_weight`]).
-fn score(recent: f64, growth: f64, growth_weight: Option<f64>) -> f64 {
-    match growth_weight {
-        None => recent.max(growth),
-        Some(w) => recent * growth.powf(w),
-    }
-}
-
-/// Whether more than one candidate scores within `margin` of the best: a calm stretch where
-/// every sensible placement does the same.
-fn tied(regret: &[f64], margin: f64) -> bool {
-    let best = regret.iter().copied().fold(f64::INFINITY, f64::min);
-    regret.iter().filter(|&&r| within(r, best, margin)).count() > 1
 }
 
 /// Whether a score of `r` beats the live policy's `live` by the hysteresis `margin`, the one
@@ -456,6 +93,14 @@ pub struct Guard {
     measured: Measured,
     switches: Vec<PolicySwitch>,
     history: VecDeque<Vec<f64>>,
+    /// Each model's fastest mean service time on the profile, ms: what an arrival of it weighs
+    /// when windows are compared by their work.
+    fastest_ms: Vec<f64>,
+    /// The busiest window seen so far and its work rate (fastest service ms per ms).
+    peak: Option<(f64, Arc<Window>)>,
+    /// The last judgement: when, requests placed by then, and the arrival rate (per ms) of the
+    /// window it replayed.
+    judged: Option<(f64, u64, f64)>,
     background: Option<(Sender<Snapshot>, Receiver<Verdict>)>,
 }
 
@@ -501,6 +146,14 @@ impl Guard {
             last_request: None,
             switches: Vec::new(),
             history: VecDeque::new(),
+            fastest_ms: device
+                .models
+                .iter()
+                .map(|m| m.on.iter().flatten().map(|o| o.mean_ms).fold(f64::INFINITY, f64::min))
+                .map(|ms| if ms.is_finite() { ms } else { 0.0 })
+                .collect(),
+            peak: None,
+            judged: None,
             live,
             candidates,
             config,
@@ -528,19 +181,61 @@ impl Guard {
         &self.candidates[self.active].name
     }
 
-    fn snapshot(&self, now_ms: f64) -> Snapshot {
+    fn snapshot(&mut self, now_ms: f64) -> Snapshot {
+        let arrivals: Vec<Seen> = self
+            .recent
+            .iter()
+            .map(|a| Seen {
+                done_ms: self.done.get(&a.id).copied().unwrap_or(f64::INFINITY),
+                ..*a
+            })
+            .collect();
+        let peak = self.busiest(now_ms, &arrivals);
         Snapshot {
             at_ms: now_ms,
             in_flight: self.in_flight.values().copied().collect(),
-            arrivals: self
-                .recent
-                .iter()
-                .map(|a| Seen {
-                    done_ms: self.done.get(&a.id).copied().unwrap_or(f64::INFINITY),
-                    ..*a
-                })
-                .collect(),
+            arrivals,
+            peak,
             device: self.measured.corrected(&self.device),
+        }
+    }
+
+    /// Whether the arrivals since the last judgement make a burst (see
+    /// [`GuardConfig::burst_sigma`]).
+    fn burst(&self, now_ms: f64) -> bool {
+        let (Some(sigma), Some((at, placed_at, rate))) = (self.config.burst_sigma, self.judged) else {
+            return false;
+        };
+        let dt = now_ms - at;
+        if dt < self.config.probation_ms {
+            return false;
+        }
+        let growth = self.config.stress.iter().copied().fold(1.0, f64::max);
+        let expected = growth * rate * dt;
+        let n = (self.placed - placed_at) as f64;
+        n >= 10.0 && n > expected + sigma * expected.sqrt()
+    }
+
+    /// Keep `arrivals` as the busiest window if it is; the busiest window to replay with it,
+    /// if it carried [`GuardConfig::peak_factor`] times its work.
+    fn busiest(&mut self, now_ms: f64, arrivals: &[Seen]) -> Option<Arc<Window>> {
+        let factor = self.config.peak_factor?;
+        let first = arrivals.first()?.arrival_ms;
+        let work: f64 = arrivals
+            .iter()
+            .map(|a| self.fastest_ms.get(a.model.index()).copied().unwrap_or(0.0))
+            .sum();
+        let rate = work / (now_ms - first).max(1.0);
+        match &self.peak {
+            Some((peak_rate, window)) if *peak_rate >= rate => (*peak_rate > factor * rate).then(|| Arc::clone(window)),
+            _ => {
+                let window = Window {
+                    at_ms: now_ms,
+                    arrivals: arrivals.to_vec(),
+                };
+                self.peak = Some((rate, Arc::new(window)));
+                None
+            }
         }
     }
 
@@ -639,7 +334,7 @@ impl Policy for Guard {
         let early = self.early_pending
             && now < self.config.first_ms
             && self.config.first_arrivals.is_some_and(|n| self.placed >= u64::from(n));
-        if early || now >= self.next_judgement_ms {
+        if early || now >= self.next_judgement_ms || self.burst(now) {
             self.early_pending = false;
             // After the early judgement, the one at `first_ms` still comes.
             self.next_judgement_ms = if early {
@@ -651,6 +346,11 @@ impl Policy for Guard {
             let horizon = now - self.config.window_ms;
             self.in_flight.retain(|_, a| a.arrival_ms >= horizon);
             let snap = self.snapshot(now);
+            let rate = snap
+                .arrivals
+                .first()
+                .map_or(0.0, |a| snap.arrivals.len() as f64 / (now - a.arrival_ms).max(1.0));
+            self.judged = Some((now, self.placed, rate));
             match &self.background {
                 Some((tx, _)) => match tx.try_send(snap) {
                     // A judgement still running: skip this one rather than queue behind it.
@@ -701,6 +401,8 @@ impl Policy for Guard {
         self.measured = Measured::new(&self.device);
         self.switches.clear();
         self.history.clear();
+        self.peak = None;
+        self.judged = None;
         if let Some((_, rx)) = &self.background {
             while rx.try_recv().is_ok() {}
         }
@@ -714,24 +416,6 @@ impl Policy for Guard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cosched_core::StreamId;
-
-    fn outcome(model: u16, processor: u16, service_ms: f64, expected_service_ms: f64) -> Outcome {
-        Outcome {
-            request: RequestId(0),
-            model: ModelId(model),
-            stream: StreamId(0),
-            processor: cosched_core::ProcessorId(processor),
-            latency_ms: service_ms,
-            slo_ms: 100.0,
-            energy_j: 0.1,
-            service_ms,
-            batch: 1,
-            expected_service_ms,
-            reference_energy_j: 0.1,
-            violated: false,
-        }
-    }
 
     fn guard_of(names: &[&'static str]) -> Guard {
         let device = DeviceProfile::builtin("jetson-agx-orin").unwrap();
@@ -794,58 +478,114 @@ mod tests {
         assert!(!beats(f64::INFINITY, f64::INFINITY, 0.03));
     }
 
-    #[test]
-    fn a_growth_that_may_not_come_weighs_less_than_the_load_there_is() {
-        let w = GuardConfig::default().growth_weight;
-        // Best at the recent load, 1.3x the best if traffic grew by half, against 1.2x worse
-        // now and best under growth (android-flagship, validation scenario 26 at 0.5).
-        assert!(score(1.0, 1.31, w) < score(1.2, 1.12, w));
-        // Minimax regret would keep paying the sure 20 % as insurance.
-        assert!(score(1.0, 1.31, None) > score(1.2, 1.12, None));
-        // A placement that collapses when traffic grows still loses to one a little worse now.
-        assert!(score(1.0, 39.0, w) > score(1.05, 1.0, w));
-        assert!(score(1.0, 1.6, w) > score(1.1, 1.0, w));
-        assert_eq!(score(1.0, f64::INFINITY, w), f64::INFINITY);
+    fn stream_of(model: u16, per_s: f64, from_ms: f64, to_ms: f64, slo_ms: f64) -> Vec<Seen> {
+        let n = ((to_ms - from_ms) * per_s / 1000.0) as u64;
+        (0..n)
+            .map(|i| Seen {
+                id: i,
+                arrival_ms: from_ms + i as f64 * 1000.0 / per_s,
+                stream: 0,
+                model: ModelId(model),
+                slo_ms,
+                done_ms: f64::INFINITY,
+            })
+            .collect()
     }
 
     #[test]
-    fn only_a_tie_runs_the_heavier_replay() {
-        assert!(tied(&[1.0, 1.02, 1.5], 0.03));
-        assert!(!tied(&[1.0, 1.05, 1.5], 0.03));
-        assert!(!tied(&[1.0], 0.03));
-        // Relative to the best score, as the switch reads it: no candidate need be best at
-        // every stress load, so the best regret may be above 1.
-        assert!(tied(&[1.2, 1.23, 1.5], 0.03));
-        assert!(!tied(&[1.2, 1.25, 1.5], 0.03));
+    fn the_busiest_window_is_kept_and_lent_only_to_a_window_calmer_by_the_factor() {
+        let mut g = guard_of(&["objective-greedy"]);
+        let busy = stream_of(0, 400.0, 0.0, 1000.0, 50.0);
+        assert!(g.busiest(1000.0, &busy).is_none(), "off by default");
+        assert!(g.peak.is_none());
+        g.config.peak_factor = Some(1.5);
+        assert!(
+            g.busiest(1000.0, &busy).is_none(),
+            "the busiest so far is the recent one"
+        );
+        let calm = stream_of(0, 100.0, 1000.0, 11_000.0, 50.0);
+        let lent = g
+            .busiest(11_000.0, &calm)
+            .expect("4x calmer: the busy window is replayed too");
+        assert_eq!(lent.arrivals.len(), busy.len());
+        assert_eq!(lent.at_ms, 1000.0);
+        let near = stream_of(0, 300.0, 11_000.0, 21_000.0, 50.0);
+        assert!(
+            g.busiest(21_000.0, &near).is_none(),
+            "within the factor: the stress loads cover it"
+        );
+        let busier = stream_of(0, 800.0, 21_000.0, 22_000.0, 50.0);
+        assert!(g.busiest(22_000.0, &busier).is_none());
+        let lent = g.busiest(32_000.0, &calm).expect("the new busiest is lent");
+        assert_eq!(lent.arrivals.len(), busier.len());
+        g.reset(0);
+        assert!(g.peak.is_none(), "a new run forgets the last one's bursts");
     }
 
     #[test]
-    fn the_correction_scales_the_profile_by_the_measured_ratio_once_well_measured() {
+    fn a_burst_is_arrivals_well_above_the_stress_loads_after_the_probation() {
+        let mut g = guard_of(&["objective-greedy"]);
+        // 0.1 arrivals per ms at the last judgement, at 1 s, 100 placed by then.
+        g.judged = Some((1000.0, 100, 0.1));
+        g.placed = 400;
+        assert!(!g.burst(2500.0), "off by default");
+        g.config.burst_sigma = Some(3.0);
+        assert!(!g.burst(1900.0), "within the probation");
+        // 1.5 s at the largest stress load (1.5x) brings 225, three deviations about 45 more.
+        g.placed = 100 + 265;
+        assert!(!g.burst(2500.0));
+        g.placed = 100 + 275;
+        assert!(g.burst(2500.0));
+        // A sparse run needs at least 10 arrivals.
+        g.judged = Some((1000.0, 100, 0.0));
+        g.placed = 109;
+        assert!(!g.burst(2500.0));
+        g.placed = 110;
+        assert!(g.burst(2500.0));
+    }
+
+    #[test]
+    fn the_busiest_window_ranks_a_policy_that_a_past_burst_sank() {
         let device = DeviceProfile::builtin("jetson-agx-orin").unwrap();
-        let (m, p) = (0usize, 1usize);
-        let profile_ms = device.models[m].on[p]
+        let names = ["earliest-finish", "fastest-only"];
+        let candidates: Vec<Candidate> = names
+            .iter()
+            .map(|&name| {
+                let d = device.clone();
+                Candidate {
+                    name: name.into(),
+                    make: Arc::new(move || cosched_core::baseline(name, &d, Default::default()).unwrap()),
+                }
+            })
+            .collect();
+        let gpu_ms = device.models[0].on[1]
             .as_ref()
             .expect("model 0 runs on the GPU")
             .mean_ms;
-        let mut measured = Measured::new(&device);
-        // Measured 1.2x what the profile predicted for those runs, whatever their contention.
-        for i in 0..Measured::MIN_SAMPLES {
-            let expected = 10.0 + f64::from(i);
-            measured.record(&outcome(m as u16, p as u16, 1.2 * expected, expected));
-            let d = measured.corrected(&device);
-            let got = d.models[m].on[p].as_ref().unwrap().mean_ms;
-            if i + 1 < Measured::MIN_SAMPLES {
-                assert_eq!(got, profile_ms, "too few samples: the profile stands");
-            } else {
-                assert!((got / profile_ms - 1.2).abs() < 1e-9, "{got} vs {profile_ms}");
-            }
-        }
-        // A request that never ran says nothing about speed.
-        let before = measured.per_pair.clone();
-        measured.record(&outcome(m as u16, p as u16, 0.0, 0.0));
-        assert_eq!(measured.per_pair, before);
-        // The other pairs keep the profile's figure.
-        let d = measured.corrected(&device);
-        assert_eq!(d.models[1].on[p], device.models[1].on[p]);
+        // A deadline only the GPU meets: in a calm stretch the GPU alone is the placement, and
+        // earliest-finish places there too. A past burst a little more than the GPU serves (it
+        // runs several at once) sinks the GPU alone; earliest-finish spills to the DLAs.
+        let slo_ms = 2.0 * gpu_ms;
+        let calm = stream_of(0, 0.2 * 1000.0 / gpu_ms, 10_000.0, 20_000.0, slo_ms);
+        let burst = stream_of(0, 6.5 * 1000.0 / gpu_ms, 0.0, 2000.0, slo_ms);
+        let config = GuardConfig::default();
+        let snapshot = |peak: Option<Arc<Window>>| Snapshot {
+            at_ms: 20_000.0,
+            in_flight: Vec::new(),
+            arrivals: calm.clone(),
+            peak,
+            device: device.clone(),
+        };
+        let without = judge(&snapshot(None), &candidates, &config).regret.unwrap();
+        let window = Window {
+            at_ms: 2000.0,
+            arrivals: burst,
+        };
+        let with = judge(&snapshot(Some(Arc::new(window))), &candidates, &config)
+            .regret
+            .unwrap();
+        assert_eq!(without[0], without[1], "the calm stretch cannot tell them apart");
+        assert_eq!(with[0], without[0]);
+        assert!(with[1] > 1.2 * without[1], "{with:?} against {without:?}");
     }
 }
