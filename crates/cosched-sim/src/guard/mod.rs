@@ -417,9 +417,8 @@ impl Policy for Guard {
 mod tests {
     use super::*;
 
-    fn guard_of(names: &[&'static str]) -> Guard {
-        let device = DeviceProfile::builtin("jetson-agx-orin").unwrap();
-        let candidates = names
+    fn baselines(device: &DeviceProfile, names: &[&'static str]) -> Vec<Candidate> {
+        names
             .iter()
             .map(|&name| {
                 let d = device.clone();
@@ -428,8 +427,12 @@ mod tests {
                     make: Arc::new(move || cosched_core::baseline(name, &d, Default::default()).unwrap()),
                 }
             })
-            .collect();
-        Guard::new(&device, candidates, GuardConfig::default())
+            .collect()
+    }
+
+    fn guard_of(names: &[&'static str]) -> Guard {
+        let device = DeviceProfile::builtin("jetson-agx-orin").unwrap();
+        Guard::new(&device, baselines(&device, names), GuardConfig::default())
     }
 
     fn verdict(objectives: &[f64], tie: Option<&[f64]>) -> Verdict {
@@ -496,8 +499,9 @@ mod tests {
     fn the_busiest_window_is_kept_and_lent_only_to_a_window_calmer_by_the_factor() {
         let mut g = guard_of(&["objective-greedy"]);
         let busy = stream_of(0, 400.0, 0.0, 1000.0, 50.0);
-        assert!(g.busiest(1000.0, &busy).is_none(), "off by default");
-        assert!(g.peak.is_none());
+        g.config.peak_factor = None;
+        assert!(g.busiest(1000.0, &busy).is_none(), "off");
+        assert!(g.peak.is_none(), "off: nothing kept");
         g.config.peak_factor = Some(1.5);
         assert!(
             g.busiest(1000.0, &busy).is_none(),
@@ -528,7 +532,8 @@ mod tests {
         // 0.1 arrivals per ms at the last judgement, at 1 s, 100 placed by then.
         g.judged = Some((1000.0, 100, 0.1));
         g.placed = 400;
-        assert!(!g.burst(2500.0), "off by default");
+        g.config.burst_sigma = None;
+        assert!(!g.burst(2500.0), "off");
         g.config.burst_sigma = Some(3.0);
         assert!(!g.burst(1900.0), "within the probation");
         // 1.5 s at the largest stress load (1.5x) brings 225, three deviations about 45 more.
@@ -547,17 +552,7 @@ mod tests {
     #[test]
     fn the_busiest_window_ranks_a_policy_that_a_past_burst_sank() {
         let device = DeviceProfile::builtin("jetson-agx-orin").unwrap();
-        let names = ["earliest-finish", "fastest-only"];
-        let candidates: Vec<Candidate> = names
-            .iter()
-            .map(|&name| {
-                let d = device.clone();
-                Candidate {
-                    name: name.into(),
-                    make: Arc::new(move || cosched_core::baseline(name, &d, Default::default()).unwrap()),
-                }
-            })
-            .collect();
+        let candidates = baselines(&device, &["earliest-finish", "fastest-only"]);
         let gpu_ms = device.models[0].on[1]
             .as_ref()
             .expect("model 0 runs on the GPU")
