@@ -146,10 +146,8 @@ impl Guard {
             last_request: None,
             switches: Vec::new(),
             history: VecDeque::new(),
-            fastest_ms: device
-                .models
-                .iter()
-                .map(|m| m.on.iter().flatten().map(|o| o.mean_ms).fold(f64::INFINITY, f64::min))
+            fastest_ms: (0..device.models.len())
+                .map(|m| device.best_latency_ms(ModelId(m as u16)))
                 .map(|ms| if ms.is_finite() { ms } else { 0.0 })
                 .collect(),
             peak: None,
