@@ -200,11 +200,13 @@ pub const GUARD_PREFIX: &str = "guard:";
 pub const UNGUARDED_PREFIX: &str = "unguarded:";
 
 /// The baselines the run-time guard may hand decisions to, besides the guarded policy: the ones
-/// that are most often the best baseline somewhere (README's table): the GPU-only deployment,
-/// the objective's greedy rule and Band's least slack. (Earliest finish is least slack's
-/// placement first come first served; the guarded policy's own `fifo:` variant covers that
-/// order. `energy-greedy` as a fourth was measured and not kept, docs/guard.md.)
-pub const GUARD_BASELINES: &[&str] = &["fastest-only", "objective-greedy", "least-slack"];
+/// that are most often the best baseline somewhere: the GPU-only deployment, the objective's
+/// greedy rule, Band's least slack, and the least-loaded placement, which is the best baseline
+/// on android-flagship's heaviest mixes, where spreading over every processor beats choosing
+/// the fastest (docs/guard.md). (Earliest finish is least slack's placement first come first
+/// served; the guarded policy's own `fifo:` variant covers that order. `energy-greedy` as a
+/// candidate was measured and not kept, docs/guard.md.)
+pub const GUARD_BASELINES: &[&str] = &["fastest-only", "objective-greedy", "least-slack", "least-loaded"];
 
 /// `name` (a baseline, `drl[:objective]` or a policy file) under the run-time guard
 /// ([`cosched_sim::guard`]), with [`GUARD_BASELINES`] as the other candidates, `name` with
