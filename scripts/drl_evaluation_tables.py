@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """Tables of scripts/evaluate-policies.sh: reads the JSON cases that `cosched-bench evaluate`
-wrote into DIR and writes docs/drl-evaluation.md, docs/drl-evaluation.json and the summary
-between the `<!-- drl-table -->` markers of README.md.
+wrote into DIR and writes docs/drl-evaluation.md, docs/drl-evaluation.json, the summary
+between the `<!-- drl-table -->` markers of README.md and the `[test]` section of each tested
+policy's manifest (policies/BOARD-balanced.policy/manifest.toml).
 
 Usage: drl_evaluation_tables.py DIR TEST_SEED COUNT
+       drl_evaluation_tables.py --manifests TEST_SEED COUNT   # the manifests only, from
+                                                              # docs/drl-evaluation.json
 """
 import json
 import math
@@ -58,7 +61,58 @@ def row(label, s, vs=""):
     )
 
 
+def toml_summary(table, s):
+    return [
+        f"[test.{table}]",
+        f'cases = {s["n"]}',
+        f'no_worse = {s["within"]}',
+        f'worse_by_10_percent = {s["clear"]}',
+        f'worst_ratio = {round(s["worst"], 4)!r}',
+        f'worst_case = {json.dumps(s["worst_case"])}',
+        f'mean_gain_heavy = {round(s["gain"], 4)!r}',
+        "",
+    ]
+
+
+def record_in_manifests(all_cases, seed, count):
+    """The `[test]` section of each board's balanced policy: replaces the one there, if any
+    (it is the manifest's last section, see `Manifest::test`)."""
+    for d in BOARDS:
+        def of(policy):
+            return [c for c in all_cases if c["family"] == "test" and c["device"] == d and c["policy"] == policy]
+
+        guarded, alone, prior = of("drl"), of("unguarded:drl"), of("prior")
+        gm, lower, higher = versus(alone, prior)
+        loads = sorted({c["load"] for c in guarded})
+        path = pathlib.Path(f"policies/{d}-balanced.policy/manifest.toml")
+        text = path.read_text()
+        cut = re.search(r"^\[test[\].]", text, flags=re.M)
+        if cut:
+            text = text[: cut.start()]
+        lines = [
+            "[test]",
+            f'command = "TEST_SEED={seed} COUNT={count} scripts/evaluate-policies.sh"',
+            f'scenarios = "random:{count}:{seed}"',
+            f"loads = [{', '.join(repr(x) for x in loads)}]",
+            "",
+        ]
+        lines += toml_summary("guarded", summary(guarded))
+        lines += toml_summary("unguarded", summary(alone))
+        lines += toml_summary("prior", summary(prior))
+        lines += [
+            "[test.unguarded_vs_prior]",
+            f"geometric_mean = {round(gm, 4)!r}",
+            f"lower = {lower}",
+            f"higher = {higher}",
+        ]
+        path.write_text(text.rstrip("\n") + "\n\n" + "\n".join(lines) + "\n")
+
+
 def main():
+    if sys.argv[1] == "--manifests":
+        cases = json.loads(pathlib.Path("docs/drl-evaluation.json").read_text())
+        record_in_manifests(cases, sys.argv[2], sys.argv[3])
+        return
     out = pathlib.Path(sys.argv[1])
     seed, count = sys.argv[2], sys.argv[3]
     all_cases = []
@@ -119,6 +173,7 @@ def main():
     block = f"{start}\n{table}\n{end}"
     readme = re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: block, readme, flags=re.S)
     pathlib.Path("README.md").write_text(readme)
+    record_in_manifests(all_cases, seed, count)
 
 
 if __name__ == "__main__":

@@ -120,7 +120,9 @@ pub use features::{PriorForm, MAX_PROCESSORS};
 pub use finetune::{FineTuneConfig, FineTuned};
 pub use plain::PlainMlp;
 pub use policy::DrlPolicy;
-pub use policy_file::{device_hash, load_policy, load_policy_files, save_policy, Manifest};
+pub use policy_file::{
+    device_hash, load_policy, load_policy_files, save_policy, Manifest, TestInfo, TestSummary, VersusPrior,
+};
 pub use train::{
     train, train_restarts, TrainBackend, TrainConfig, TrainMethod, TrainProgress, TrainedPolicy, HELD_OUT_WORKLOADS,
 };

@@ -70,6 +70,11 @@ pub struct Manifest {
     pub weights_bytes: u64,
     /// SHA-256 of `weights.bpk`, hex.
     pub weights_sha256: String,
+    /// How it did on a test family that nothing was chosen on. Training leaves it out (a new
+    /// policy has not been tested); `scripts/evaluate-policies.sh` writes it, so a retrained
+    /// policy carries no stale figures. Last, so that the script can replace it as a block.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<TestInfo>,
 }
 
 /// Provenance of a policy.
@@ -103,6 +108,58 @@ pub struct EvaluationInfo {
     pub score_vs_best_baseline: f64,
     /// Per case.
     pub cases: Vec<EvalCase>,
+}
+
+/// A policy measured on a test family (simulated, energy modelled), as
+/// `cosched-bench evaluate` runs it: each case against the best of the nine baselines.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestInfo {
+    /// How the figures were made.
+    pub command: String,
+    /// The scenario set (`random:COUNT:SEED`).
+    pub scenarios: String,
+    /// Loads each scenario ran at.
+    pub loads: Vec<f64>,
+    /// The policy as `compare` runs it by default (`drl`: under the run-time guard).
+    pub guarded: TestSummary,
+    /// The weights alone (`unguarded:drl`).
+    pub unguarded: TestSummary,
+    /// The untrained prior the weights correct.
+    pub prior: TestSummary,
+    /// The weights alone against the untrained prior at loads >= 0.8: whether learning earns
+    /// its place.
+    pub unguarded_vs_prior: VersusPrior,
+}
+
+/// One policy's figures on a test family.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestSummary {
+    /// Cases (scenarios x loads).
+    pub cases: u32,
+    /// Cases whose objective is within 1 % of the best baseline's, or better.
+    pub no_worse: u32,
+    /// Cases more than 10 % worse than the best baseline.
+    pub worse_by_10_percent: u32,
+    /// The largest ratio of the policy's objective to the best baseline's.
+    pub worst_ratio: f64,
+    /// Which case that was.
+    pub worst_case: String,
+    /// Mean gain over the best baseline at loads >= 0.8 (a fraction; negative: worse).
+    pub mean_gain_heavy: f64,
+}
+
+/// One policy's objective against another's, case by case, at loads >= 0.8.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VersusPrior {
+    /// Geometric mean of the ratio of the objectives (below 1: lower than the prior's).
+    pub geometric_mean: f64,
+    /// Cases with a lower objective than the prior's.
+    pub lower: u32,
+    /// Cases with a higher one.
+    pub higher: u32,
 }
 
 /// SHA-256 (hex) of what a policy depends on in a device profile: its name, processor ids and
@@ -165,6 +222,7 @@ impl Manifest {
             },
             weights_bytes: trained.weights.len() as u64,
             weights_sha256: hex(&Sha256::digest(&trained.weights)),
+            test: None,
         }
     }
 }
