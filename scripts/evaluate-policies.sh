@@ -8,8 +8,9 @@
 #     priced-objective prior; 60 s cap per scenario, seed 1;
 #   - the built-in workloads on every device at the same loads, seeds 1 and 2.
 #
-# Writes docs/drl-evaluation.md, docs/drl-evaluation.json and the summary between the
-# `<!-- drl-table -->` markers of README.md. Runs JOBS (default 2) evaluations at a time; about
+# Writes docs/drl-evaluation.md, docs/drl-evaluation.json, the summary between the
+# `<!-- drl-table -->` markers of README.md and the `[test]` section of the four boards'
+# balanced policy manifests. Runs JOBS (default 2) evaluations at a time; about
 # an hour on a 2-core machine (jetson-agx-orin's guarded row is the longest).
 #
 #   scripts/evaluate-policies.sh
