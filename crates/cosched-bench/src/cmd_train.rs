@@ -239,10 +239,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     cfg.checkpoint_dir = Some(checkpoint.clone());
     cfg.resume_from = args.resume.then(|| checkpoint.clone());
     let command = format!(
-        "cosched-bench train --device {} --objective {} --steps {} --seed {} --restarts {} --hidden {} --gamma {} --learning-rate {} --prior {} --train-scenarios {} --scenario-fraction {} --validation {} --eval-duration {} --max-case-regression {} --perturb {} --episode-placements {} --method {}{}",
+        "cosched-bench train --device {} --objective {} --steps {} --eval-every {} --seed {} --restarts {} --hidden {} --gamma {} --learning-rate {} --prior {} --train-scenarios {} --scenario-fraction {} --validation {} --eval-duration {} --max-case-regression {} --perturb {} --episode-placements {} --method {}{}",
         cfg.device.name,
         args.objective,
         args.steps,
+        cfg.eval_every,
         args.seed,
         args.restarts,
         args.hidden,

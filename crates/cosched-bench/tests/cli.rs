@@ -295,6 +295,11 @@ fn train_removes_its_checkpoint_when_done_and_refuses_a_damaged_one() {
         manifest.contains("rules = [") && manifest.contains("--method rules"),
         "{manifest}"
     );
+    // The recorded command reproduces the run, the evaluation interval included.
+    assert!(
+        manifest.contains("--steps 4000 --eval-every 4000 ") && manifest.contains("--restarts 1 "),
+        "{manifest}"
+    );
     let o = bench(&[
         "sim",
         "--device",
