@@ -15,6 +15,8 @@
 #
 #   scripts/evaluate-policies.sh
 #   TEST_SEED=3200 COUNT=50 scripts/evaluate-policies.sh   # another test family
+#   ONLY="jetson-xavier-nx" scripts/evaluate-policies.sh   # re-evaluate one board's policy,
+#       keeping the other rows of the last run (same test family) in target/drl-evaluation
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -p cosched-bench
@@ -23,9 +25,24 @@ jobs="${JOBS:-2}"
 seed="${TEST_SEED:-3600}"
 count="${COUNT:-100}"
 out=target/drl-evaluation
-rm -rf "${out}"
-mkdir -p "${out}"
 boards="jetson-agx-orin jetson-orin-nano jetson-xavier-nx android-flagship"
+family="random:${count}:${seed}"
+if [ -n "${ONLY:-}" ]; then
+    # The rows kept must come from the same test family.
+    if [ "$(cat "${out}/family" 2>/dev/null)" != "${family}" ]; then
+        echo "ONLY: ${out} holds no complete run of ${family}; run without ONLY first" >&2
+        exit 2
+    fi
+    for d in ${ONLY}; do
+        case " ${boards} host-cpu " in
+        *" ${d} "*) rm -f "${out}"/*-"${d}"-* ;;
+        *) echo "ONLY: unknown board ${d} (one of ${boards} host-cpu)" >&2; exit 2 ;;
+        esac
+    done
+else
+    rm -rf "${out}"
+fi
+mkdir -p "${out}"
 
 # The untrained prior of each board: one placement, never updated, so exactly the prior.
 for d in ${boards}; do
@@ -42,7 +59,9 @@ done
     for d in ${boards} host-cpu; do
         echo "builtin ${d} drl"
     done
-} | xargs -P "${jobs}" -L 1 sh -c '
+} | while read -r family device policy; do
+    [ -f "${out}/$(echo "${family}-${device}-${policy}" | tr "/:" "__").json" ] || echo "${family} ${device} ${policy}"
+done | xargs -P "${jobs}" -L 1 sh -c '
     set -e
     family=$0 device=$1 policy=$2
     tag=$(echo "${family}-${device}-${policy}" | tr "/:" "__")
@@ -56,5 +75,6 @@ done
     echo "done: ${family} ${device} ${policy}"
 '
 
+echo "${family}" > "${out}/family"
 python3 scripts/drl_evaluation_tables.py "${out}" "${seed}" "${count}"
 echo "updated README.md, docs/drl-evaluation.md and docs/drl-evaluation.json"
