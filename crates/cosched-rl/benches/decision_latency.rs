@@ -1,6 +1,7 @@
 //! Decision latency of a deployed DRL policy: observation encoding + plain forward + masked
 //! argmax, on real observations of a jetson-agx-orin simulation (64-wide network), compared
-//! side by side with burn's own forward of the same weights at batch 1.
+//! side by side with burn's own forward of the same weights at batch 1; a policy over placement
+//! rules; and the policy under the run-time guard.
 //!
 //! ```sh
 //! cargo bench -p cosched-rl --bench decision_latency
@@ -12,6 +13,7 @@
 use burn::prelude::*;
 use cosched_core::{baseline, DeviceProfile, Observation, Policy, Workload};
 use cosched_rl::net::QNet;
+use cosched_rl::options::RULES;
 use cosched_rl::DrlPolicy;
 use cosched_sim::{Candidate, Guard, GuardConfig, SimConfig, SimEnv};
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -47,7 +49,7 @@ fn decision_latency(c: &mut Criterion) {
     let inputs = Observation::feature_len(n_proc, n_models);
     let bdev = Device::flex();
     let init = burn::nn::Initializer::Uniform { min: -0.3, max: 0.3 };
-    let net = QNet::seeded_with_head_init(&bdev, 1, inputs, 64, n_proc, init);
+    let net = QNet::seeded_with_head_init(&bdev, 1, inputs, 64, n_proc, init.clone());
     let mut policy = DrlPolicy::new("drl:bench", net.to_plain(), n_models);
     let obs = observations(&device);
 
@@ -71,6 +73,15 @@ fn decision_latency(c: &mut Criterion) {
     // Single decisions timed one by one, for the tail.
     let plain = single_decisions(&mut policy, &obs);
     report("drl", &plain, "p50 < 10 us, p99 < 50 us");
+
+    // A policy over placement rules (the shipped method on some boards): the same forward with
+    // one output per rule, then the held rule's placement.
+    let rules_net = QNet::seeded_with_head_init(&bdev, 2, inputs, 64, RULES.len(), init);
+    let mut rules_plain = rules_net.to_plain();
+    rules_plain.set_options(RULES.to_vec());
+    let mut rules = DrlPolicy::new("drl:rules-bench", rules_plain, n_models);
+    let samples = single_decisions(&mut rules, &obs);
+    report("drl over rules", &samples, "p50 < 10 us, p99 < 50 us");
 
     // The same policy under the run-time guard, judging on its background thread as in a real
     // run: a judgement every 100 ms of observation time, so that replays keep the second core
