@@ -59,22 +59,23 @@ done
     for d in ${boards} host-cpu; do
         echo "builtin ${d} drl"
     done
-} | while read -r family device policy; do
-    [ -f "${out}/$(echo "${family}-${device}-${policy}" | tr "/:" "__").json" ] || echo "${family} ${device} ${policy}"
+} | while read -r kind device policy; do
+    # Each evaluation's files are named by its tag; one already there (ONLY) is kept.
+    tag=$(echo "${kind}-${device}-${policy}" | tr "/:" "__")
+    [ -f "${out}/${tag}.json" ] || echo "${kind} ${device} ${policy} ${tag}"
 done | xargs -P "${jobs}" -L 1 sh -c '
     set -e
-    family=$0 device=$1 policy=$2
-    tag=$(echo "${family}-${device}-${policy}" | tr "/:" "__")
-    if [ "${family}" = test ]; then
+    kind=$0 device=$1 policy=$2 tag=$3
+    if [ "${kind}" = test ]; then
         set -- --scenarios "random:'"${count}"':'"${seed}"'" --seeds 1 --duration 60
     else
         set -- --seeds 1,2
     fi
     "'"${bench}"'" evaluate --policy "${policy}" --devices "${device}" --loads 0.5,0.8,0.95 "$@" \
         --json "'"${out}"'/${tag}.json" > "'"${out}"'/${tag}.txt" 2>&1
-    echo "done: ${family} ${device} ${policy}"
+    echo "done: ${kind} ${device} ${policy}"
 '
 
 echo "${family}" > "${out}/family"
 python3 scripts/drl_evaluation_tables.py "${out}" "${seed}" "${count}"
-echo "updated README.md, docs/drl-evaluation.md and docs/drl-evaluation.json"
+echo "updated README.md, docs/drl-evaluation.md, docs/drl-evaluation.json and the policies' [test] sections"
