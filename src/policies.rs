@@ -26,7 +26,7 @@ pub const DRL_OBJECTIVES: &[&str] = &["balanced", "latency", "energy"];
 #[derive(Debug, Error)]
 pub enum PolicyError {
     /// Neither a baseline, nor `drl[:objective]`, nor an existing file.
-    #[error("policy \"{0}\": unknown (baselines: {baselines}; batching baselines: {batching}; drl, drl:balanced, drl:latency, drl:energy; or the path of a policy file; prefixes guard:, unguarded:, kum:, dynamic-batch:, batch1:, hedge:, hedge-tail:, fifo:)", baselines = BASELINE_NAMES.join(", "), batching = BATCHING_BASELINE_NAMES.join(", "))]
+    #[error("policy \"{0}\": unknown (baselines: {baselines}; batching baselines: {batching}; drl, drl:balanced, drl:latency, drl:energy; or the path of a policy file; prefixes guard:, unguarded:, prior:, kum:, dynamic-batch:, batch1:, hedge:, hedge-tail:, fifo:)", baselines = BASELINE_NAMES.join(", "), batching = BATCHING_BASELINE_NAMES.join(", "))]
     Unknown(String),
     /// `drl:<objective>` with an objective that is not one of [`DRL_OBJECTIVES`].
     #[error("policy \"{0}\": unknown DRL objective (use drl, drl:balanced, drl:latency or drl:energy)")]
@@ -100,6 +100,8 @@ pub fn resolve_policy(
 ///   compiled in), under the run-time guard (docs/guard.md), reported under its own name;
 /// - anything else that exists on disk: a policy file, checked against the device, guarded too;
 /// - `unguarded:<drl or file>`: the learned policy alone, every decision its own;
+/// - `prior:<drl or file>`: its untrained prior (what it learned taken out), guarded like any
+///   learned policy; `unguarded:prior:drl` runs it alone;
 /// - `guard:<any of the above>`: that policy under the guard (a baseline too);
 /// - `kum:<policy>`, `dynamic-batch:<policy>`, `batch1:<policy>`: that policy's placements,
 ///   batched by Kum et al.'s real-time rule, by Triton's dynamic batcher (preferred size the
@@ -143,7 +145,7 @@ pub fn resolve_policy_on(
     // A learned policy runs guarded: on the validation scenarios the guard lowered its worst
     // case on every board (docs/guard.md).
     let guard = resolve_guarded(name, device, weights, config)?;
-    let own = guard.candidate_name(0).to_string();
+    let own = guard.candidate_names().next().unwrap_or(name).to_string();
     Ok(Box::new(guard.with_name(own)))
 }
 
@@ -192,6 +194,11 @@ const WRAPPERS: &[(&str, Wrap)] = &[
     }),
 ];
 
+/// Policy names starting with this run a learned policy's untrained prior (the rule its
+/// network was trained as a correction of): `prior:drl`. The guard of a learned policy replays
+/// its prior under this name too.
+pub const PRIOR_PREFIX: &str = "prior:";
+
 /// Policy names starting with this wrap the rest in the run-time guard: `guard:least-slack`.
 pub const GUARD_PREFIX: &str = "guard:";
 
@@ -231,9 +238,10 @@ pub fn resolve_guarded(
         return Err(PolicyError::Unknown(format!("{GUARD_PREFIX}{name}")));
     }
     let mut candidates = Vec::new();
-    let (first, space): (Candidate, ActionSpace) = match baseline(name, device, weights) {
+    let (first, prior, space): (Candidate, Option<Candidate>, ActionSpace) = match baseline(name, device, weights) {
         Some(_) => (
             baseline_candidate(name, device, weights),
+            None,
             ActionSpace::for_device(device),
         ),
         None => {
@@ -242,11 +250,9 @@ pub fn resolve_guarded(
                 .action_space()
                 .cloned()
                 .unwrap_or_else(|| ActionSpace::for_device(device));
-            let candidate = Candidate {
-                name: drl.name().to_string(),
-                make: Arc::new(move || Box::new(drl.clone()) as Box<dyn Policy>),
-            };
-            (candidate, space)
+            let prior = (!drl.network().has_zero_heads())
+                .then(|| drl_candidate(drl.prior_policy(format!("{PRIOR_PREFIX}{}", drl.name()))));
+            (drl_candidate(drl), prior, space)
         }
     };
     candidates.push(first.clone());
@@ -266,6 +272,13 @@ pub fn resolve_guarded(
     // On the validation family the batching rules raised the cases no worse than the best
     // baseline on every board that batches (docs/guard.md).
     candidates.extend(space.alternatives().map(|alt| rule_candidate(&first, alt, device)));
+    // A learned policy's untrained prior too, with each rule of the action space: what the
+    // policy learned holds on the workloads it was trained on, and where a workload is unlike
+    // them the rule it learned from is the safer choice (docs/guard.md).
+    if let Some(prior) = prior {
+        candidates.push(prior.clone());
+        candidates.extend(space.alternatives().map(|alt| rule_candidate(&prior, alt, device)));
+    }
     // Where the board batches, Kum's rule and Triton's dynamic batcher as baselines too (their
     // own earliest-finish placement): on the validation family they lowered the geometric mean
     // of the objective on every board that batches (docs/guard.md).
@@ -308,6 +321,13 @@ fn wrapped_candidate(first: &Candidate, prefix: &'static str, device: &DevicePro
     }
 }
 
+fn drl_candidate(drl: DrlPolicy) -> Candidate {
+    Candidate {
+        name: drl.name().to_string(),
+        make: Arc::new(move || Box::new(drl.clone()) as Box<dyn Policy>),
+    }
+}
+
 fn baseline_candidate(name: &str, device: &DeviceProfile, weights: ObjectiveWeights) -> Candidate {
     let (name, device) = (name.to_string(), device.clone());
     Candidate {
@@ -337,8 +357,16 @@ pub fn resolve_fine_tuned(
     Ok(FineTuned::new(resolve_drl_policy(name, device)?, config))
 }
 
-/// `drl[:objective]` (pretrained, compiled in) or a policy file on disk.
+/// `drl[:objective]` (pretrained, compiled in) or a policy file on disk, or either's prior
+/// (`prior:drl`).
 fn resolve_drl_policy(name: &str, device: &DeviceProfile) -> Result<DrlPolicy, PolicyError> {
+    if let Some(inner) = name.strip_prefix(PRIOR_PREFIX) {
+        if inner.starts_with(PRIOR_PREFIX) {
+            return Err(PolicyError::Unknown(name.to_string()));
+        }
+        let drl = resolve_drl_policy(inner, device)?;
+        return Ok(drl.prior_policy(format!("{PRIOR_PREFIX}{}", drl.name())));
+    }
     if name == "drl" || name.starts_with("drl:") {
         let objective = name.strip_prefix("drl:").unwrap_or("balanced");
         if !DRL_OBJECTIVES.contains(&objective) {

@@ -1,6 +1,7 @@
 //! What a policy name means: learned policies run under the run-time guard unless asked not to.
 
-use cosched::policies::{resolve_policy, resolve_policy_on, Clock};
+use cosched::policies::{resolve_guarded, resolve_policy, resolve_policy_on, Clock};
+use cosched::sim::guard::GuardConfig;
 use cosched::sim::{simulate, SimConfig};
 use cosched::{scenario, DeviceProfile, ObjectiveWeights, RunReport};
 
@@ -41,6 +42,54 @@ fn drl_runs_guarded_under_its_own_name() {
 
 /// `fifo:P` is P's placements with first-come-first-served queues (the guard replays the
 /// learned policy so too: `drl_runs_guarded_under_its_own_name`).
+/// The guard also replays a learned policy's untrained prior, and the prior under each rule of
+/// its action space, where the policy learned something (agx's weights); a policy file that
+/// kept its prior (android-flagship's) has no second copy of it.
+#[test]
+fn the_guard_replays_the_prior_of_a_policy_that_learned() {
+    let names = |device: &str| -> Vec<String> {
+        let device = DeviceProfile::builtin(device).unwrap();
+        let guard = resolve_guarded("drl", &device, ObjectiveWeights::BALANCED, GuardConfig::default()).unwrap();
+        guard.candidate_names().map(str::to_string).collect()
+    };
+    let agx = names("jetson-agx-orin");
+    for want in [
+        "prior:drl:balanced",
+        "kum:prior:drl:balanced",
+        "dynamic-batch:prior:drl:balanced",
+    ] {
+        assert!(agx.iter().any(|n| n == want), "{want} not in {agx:?}");
+    }
+    let flagship = names("android-flagship");
+    assert!(!flagship.iter().any(|n| n.contains("prior:")), "{flagship:?}");
+    assert_eq!(flagship[0], "drl:balanced");
+}
+
+/// `prior:P` takes out what P learned: on android-flagship, whose policy file kept its prior,
+/// it decides as the policy does; on jetson-agx-orin, whose policy learned, it does not.
+#[test]
+fn prior_takes_out_what_a_policy_learned() {
+    let run_on = |device: &str, name: &str| {
+        let device = DeviceProfile::builtin(device).unwrap();
+        let mut w = scenario::generate(&device, 2000, 2);
+        w.duration_s = 10.0;
+        let w = w.resolve(&device, Some(0.8), "scn-2000-2").unwrap();
+        let mut p = resolve_policy(name, &device, ObjectiveWeights::BALANCED).unwrap();
+        let r = simulate(&device, &w, &mut *p, &SimConfig::with_seed(1));
+        assert_eq!(r.arrived, r.completed + r.unfinished);
+        r
+    };
+    let prior = run_on("android-flagship", "unguarded:prior:drl");
+    assert_eq!(prior.policy, "unguarded:prior:drl:balanced");
+    let kept = run_on("android-flagship", "unguarded:drl");
+    assert_eq!(prior.objective.to_bits(), kept.objective.to_bits());
+    let prior = run_on("jetson-agx-orin", "unguarded:prior:drl");
+    let learned = run_on("jetson-agx-orin", "unguarded:drl");
+    assert_ne!(prior.objective, learned.objective, "agx's policy decides as its prior");
+    // Guarded by default, like the policy it comes from.
+    assert_eq!(run_on("jetson-agx-orin", "prior:drl").policy, "prior:drl:balanced");
+}
+
 #[test]
 fn fifo_runs_a_policy_first_come_first_served() {
     let device = DeviceProfile::builtin("jetson-agx-orin").unwrap();
@@ -74,7 +123,13 @@ fn unguarded_drl_decides_alone() {
 #[test]
 fn prefixes_do_not_nest() {
     let device = DeviceProfile::builtin("jetson-agx-orin").unwrap();
-    for name in ["guard:guard:drl", "guard:unguarded:drl", "unguarded:guard:drl"] {
+    for name in [
+        "guard:guard:drl",
+        "guard:unguarded:drl",
+        "unguarded:guard:drl",
+        "prior:prior:drl",
+        "prior:least-slack",
+    ] {
         let e = resolve_policy(name, &device, ObjectiveWeights::BALANCED).err();
         assert!(e.is_some(), "{name} was accepted");
     }

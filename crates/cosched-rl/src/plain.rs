@@ -109,6 +109,17 @@ impl PlainMlp {
         self.zero_heads
     }
 
+    /// The same network with both output heads zeroed: what an untrained network with this
+    /// prior does, exactly the prior (its rule, its weights, its rules to choose among).
+    pub fn without_learning(&self) -> PlainMlp {
+        let mut net = self.clone();
+        for w in [&mut net.wv, &mut net.bv, &mut net.wa, &mut net.ba] {
+            w.fill(0.0);
+        }
+        net.zero_heads = true;
+        net
+    }
+
     /// Whether these head weights and biases are all zeros.
     pub(crate) fn heads_are_zero(wv: &[f32], bv: &[f32], wa: &[f32], ba: &[f32]) -> bool {
         [wv, bv, wa, ba].iter().all(|s| s.iter().all(|&w| w == 0.0))
@@ -249,5 +260,25 @@ mod tests {
                 assert_eq!(s2 == vec![7.0; p.scratch_len()], zero);
             }
         }
+    }
+
+    #[test]
+    fn without_learning_outputs_zero_and_keeps_the_prior_and_the_hidden_layers() {
+        let mut trained = net(false);
+        trained.set_prior_form(crate::PriorForm::EarliestFinish);
+        trained.prior_energy = 0.25;
+        let prior = trained.without_learning();
+        assert!(prior.has_zero_heads() && !trained.has_zero_heads());
+        let x = [0.3, -1.0, 2.0, 0.0, 5.0, 1.0];
+        let (mut s, mut out) = (vec![0.0; prior.scratch_len()], [1.0f32; 3]);
+        prior.forward(&x, &mut s, &mut out);
+        assert_eq!(out, [0.0; 3], "the full forward of the prior is zero too");
+        trained.forward(&x, &mut s, &mut out);
+        assert_ne!(out, [0.0; 3]);
+        assert_eq!(
+            (prior.prior_form(), prior.prior_weights()),
+            (trained.prior_form(), trained.prior_weights())
+        );
+        assert_eq!((&prior.w1, &prior.w2), (&trained.w1, &trained.w2));
     }
 }

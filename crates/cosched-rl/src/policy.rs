@@ -48,6 +48,17 @@ impl DrlPolicy {
         self
     }
 
+    /// The policy's untrained prior, named `name`: the same network without what it learned
+    /// ([`PlainMlp::without_learning`]), the same action space. A policy file that kept its
+    /// prior ([`PlainMlp::has_zero_heads`]) decides as this does.
+    pub fn prior_policy(&self, name: impl Into<String>) -> DrlPolicy {
+        let policy = DrlPolicy::new(name, self.net.without_learning(), self.n_models);
+        match &self.action_space {
+            Some(space) => policy.with_action_space(space.clone()),
+            None => policy,
+        }
+    }
+
     /// The action space its policy file declares (`None` for a policy not read from a file).
     pub fn action_space(&self) -> Option<&ActionSpace> {
         self.action_space.as_ref()

@@ -166,12 +166,9 @@ impl Guard {
         self
     }
 
-    /// The name of candidate `i` (0: the guarded policy).
-    ///
-    /// # Panics
-    /// When there is no such candidate.
-    pub fn candidate_name(&self, i: usize) -> &str {
-        &self.candidates[i].name
+    /// The candidates' names, the guarded policy first.
+    pub fn candidate_names(&self) -> impl Iterator<Item = &str> {
+        self.candidates.iter().map(|c| c.name.as_str())
     }
 
     /// The candidate deciding now.
