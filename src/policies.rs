@@ -218,8 +218,10 @@ pub const GUARD_BASELINES: &[&str] = &["fastest-only", "objective-greedy", "leas
 /// `name` (a baseline, `drl[:objective]` or a policy file) under the run-time guard
 /// ([`cosched_sim::guard`]), with [`GUARD_BASELINES`] as the other candidates, `name` with
 /// first-come-first-served queues where it orders them by slack (`fifo:`), `name` run with
-/// each other batch and hedging rule of its action space ([`ActionSpace`]), and where that space
-/// batches, the batching baselines ([`BATCHING_BASELINE_NAMES`]). `config.weights`
+/// each other batch and hedging rule of its action space ([`ActionSpace`]), a learned policy's
+/// untrained prior with each of those rules too where its weights are not the prior's
+/// ([`PRIOR_PREFIX`]), and where that space batches, the batching baselines
+/// ([`BATCHING_BASELINE_NAMES`]). `config.weights`
 /// scores the replays; `config.background` judges on a thread (real runs).
 ///
 /// ```
