@@ -40,8 +40,6 @@ fn drl_runs_guarded_under_its_own_name() {
     assert_eq!(guarded, drl, "drl and guard:drl decide alike");
 }
 
-/// `fifo:P` is P's placements with first-come-first-served queues (the guard replays the
-/// learned policy so too: `drl_runs_guarded_under_its_own_name`).
 /// The guard also replays a learned policy's untrained prior, and the prior under each rule of
 /// its action space, where the policy learned something (agx's weights); a policy file that
 /// kept its prior (android-flagship's) has no second copy of it.
@@ -90,6 +88,8 @@ fn prior_takes_out_what_a_policy_learned() {
     assert_eq!(run_on("jetson-agx-orin", "prior:drl").policy, "prior:drl:balanced");
 }
 
+/// `fifo:P` is P's placements with first-come-first-served queues (the guard replays the
+/// learned policy so too: `drl_runs_guarded_under_its_own_name`).
 #[test]
 fn fifo_runs_a_policy_first_come_first_served() {
     let device = DeviceProfile::builtin("jetson-agx-orin").unwrap();
