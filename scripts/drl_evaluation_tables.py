@@ -128,10 +128,9 @@ def main():
         "|---|---:|---:|---:|---:|---:|",
     ]
     for d in BOARDS:
-        prior_path = f"unguarded:{out}/prior-{d}.policy"
         guarded = load(out, "test", d, "drl")
         alone = load(out, "test", d, "unguarded:drl")
-        prior = load(out, "test", d, prior_path)
+        prior = load(out, "test", d, "unguarded:prior:drl")
         for label, cases in [("drl", guarded), ("unguarded:drl", alone), ("prior", prior)]:
             for c in cases:
                 all_cases.append({"family": "test", "policy": label, **c})
