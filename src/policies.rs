@@ -346,6 +346,9 @@ fn baseline_candidate(name: &str, device: &DeviceProfile, weights: ObjectiveWeig
 /// let device = DeviceProfile::builtin("jetson-agx-orin").unwrap();
 /// let p = resolve_fine_tuned("drl", &device, FineTuneConfig::default()).unwrap();
 /// assert_eq!(p.name(), "drl:balanced+finetune");
+/// // A learned policy's untrained prior can be fine-tuned too.
+/// let q = resolve_fine_tuned("prior:drl", &device, FineTuneConfig::default()).unwrap();
+/// assert_eq!(q.name(), "prior:drl:balanced+finetune");
 /// assert!(resolve_fine_tuned("least-slack", &device, FineTuneConfig::default()).is_err());
 /// ```
 pub fn resolve_fine_tuned(
