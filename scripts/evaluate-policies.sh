@@ -4,9 +4,9 @@
 #
 #   - test family: 100 generated scenarios (seed 3800; nothing was chosen on it, see
 #     docs/scenarios.md; seeds 3000 to 3700 were measured at earlier stops) x loads 0.5 / 0.8 /
-#     0.95 on each of the four heterogeneous boards,
-#     for `drl` (guarded, as compare runs it), `unguarded:drl` and its untrained prior
-#     (`unguarded:prior:drl`, the priced-objective rule); 60 s cap per scenario, seed 1;
+#     0.95 on each of the four heterogeneous boards, for `drl` (guarded, as compare runs it),
+#     `unguarded:drl` and its untrained prior (`unguarded:prior:drl`, the priced-objective
+#     rule); 60 s cap per scenario, seed 1;
 #   - the built-in workloads on every device at the same loads, seeds 1 and 2.
 #
 # Writes docs/drl-evaluation.md, docs/drl-evaluation.json, the summary between the
